@@ -1,0 +1,1 @@
+//! capture: owner pipeline helper.

@@ -1,0 +1,1 @@
+//! Docker Engine API routes. Owner: http helper.

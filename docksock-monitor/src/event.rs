@@ -1,0 +1,1 @@
+//! event: owner pipeline helper.

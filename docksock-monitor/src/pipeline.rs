@@ -1,0 +1,1 @@
+//! pipeline: owner pipeline helper.

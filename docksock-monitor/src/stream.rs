@@ -1,0 +1,1 @@
+//! stream: owner pipeline helper.
