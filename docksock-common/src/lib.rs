@@ -22,7 +22,7 @@ pub mod maps {
     pub const CONNS: &str = "CONNS";
     /// `connect()` calls in flight, keyed by thread id: the fd being connected.
     pub const CONNECTING: &str = "CONNECTING";
-    /// Per-CPU scratch space a send record is assembled in.
+    /// Scratch space a send record is assembled in, one slot per CPU.
     pub const SCRATCH: &str = "SCRATCH";
     /// Per-CPU counters, indexed by [`crate::Counter`] values.
     pub const COUNTERS: &str = "COUNTERS";
@@ -251,10 +251,6 @@ pub struct Offsets {
     pub fdt_fd: u32,
     /// `file.private_data`
     pub file_private_data: u32,
-    /// `file.f_inode`
-    pub file_inode: u32,
-    /// `inode.i_mode`
-    pub inode_mode: u32,
     /// `inode.i_ino`
     pub inode_ino: u32,
     /// `inode.i_sb`
@@ -263,8 +259,6 @@ pub struct Offsets {
     pub sb_dev: u32,
     /// `socket.sk`
     pub socket_sk: u32,
-    /// `sock.__sk_common.skc_family`
-    pub sock_family: u32,
     /// `unix_sock.peer`
     pub unix_peer: u32,
     /// `unix_sock.path.dentry`
@@ -279,6 +273,8 @@ pub struct Offsets {
     pub kernfs_name: u32,
     /// Non-zero once the daemon has filled this struct.
     pub ready: u32,
+    /// Explicit padding.
+    pub _pad: u32,
 }
 
 #[cfg(feature = "user")]
@@ -305,6 +301,6 @@ const _: () = {
     assert!(core::mem::size_of::<WatchedKey>() == 16);
     assert!(core::mem::size_of::<WatchedSocket>() == 8);
     assert!(core::mem::size_of::<ConnEntry>() == 24);
-    assert!(core::mem::size_of::<Offsets>() == 80);
+    assert!(core::mem::size_of::<Offsets>() == 72);
     assert!(MAX_PAYLOAD.is_power_of_two());
 };
