@@ -9,7 +9,7 @@ use docksock_common::Offsets;
 
 /// Struct offsets of the running kernel, set by the daemon at load.
 #[unsafe(no_mangle)]
-static OFFSETS: Offsets = Offsets {
+pub(crate) static OFFSETS: Offsets = Offsets {
     task_files: 0,
     task_cgroups: 0,
     files_fdt: 0,

@@ -29,7 +29,7 @@ use docksock_common::{
 };
 
 use crate::{
-    kernel::{self, offset, read_ptr, sock_of_fd},
+    kernel::{offset, read_ptr, sock_of_fd},
     maps::{count, Scratch, CONNS, RECORDS, SCRATCH},
     task,
 };

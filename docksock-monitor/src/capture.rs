@@ -1,1 +1,0 @@
-//! capture: owner pipeline helper.

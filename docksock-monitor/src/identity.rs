@@ -1,1 +1,0 @@
-//! identity: owner pipeline helper.

@@ -1,1 +1,0 @@
-//! pipeline: owner pipeline helper.

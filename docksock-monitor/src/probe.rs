@@ -1,1 +1,0 @@
-//! Kernel program loading. Owner: lead.
