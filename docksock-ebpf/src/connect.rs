@@ -20,6 +20,7 @@ use aya_ebpf::{
     macros::tracepoint,
     programs::TracePointContext,
 };
+use aya_log_ebpf::{debug, warn};
 use docksock_common::{
     direction, kind, ConnEntry, ConnectRecord, Counter, WatchedKey, RECORD_VERSION,
 };
@@ -76,7 +77,11 @@ fn exit(ctx: &TracePointContext) -> Option<()> {
 
     // SAFETY: offset inside the tracepoint record.
     let ret: i64 = unsafe { ctx.read_at(EXIT_RET) }.ok()?;
-    if ret != 0 || !kernel::ready() || (pid_tgid >> 32) as u32 == kernel::self_tgid() {
+    if ret != 0 || (pid_tgid >> 32) as u32 == kernel::self_tgid() {
+        return None;
+    }
+    if !kernel::ready() {
+        warn!(ctx, "docksock: struct offsets were not set at load; nothing is recorded");
         return None;
     }
 
@@ -95,6 +100,7 @@ fn exit(ctx: &TracePointContext) -> Option<()> {
     CONNS.insert(&client, &request, 0).ok()?;
     CONNS.insert(&server, &response, 0).ok()?;
     count(Counter::Connects);
+    debug!(ctx, "docksock: connection {} to watched socket inode {}", conn_id, ino);
 
     let Some(mut entry) = RECORDS.reserve::<ConnectRecord>(0) else {
         count(Counter::Lost);

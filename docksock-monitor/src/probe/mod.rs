@@ -74,9 +74,12 @@ pub struct Probe {
     ebpf: Ebpf,
     counters: PerCpuArray<MapData, u64>,
     watcher: Watcher,
-    // Owns the log map; dropping it would close the map's fd.
-    _logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    // Owns the log map until taken; dropping it would close the map's fd.
+    logger: Option<KernelLogger>,
 }
+
+/// Reader of the kernel program's own log statements.
+pub type KernelLogger = aya_log::EbpfLogger<&'static dyn log::Log>;
 
 impl Probe {
     /// Loads and attaches the program and fills the watched-socket map.
@@ -101,12 +104,18 @@ impl Probe {
         let watched: HashMap<MapData, WatchedKey, WatchedSocket> = take(&mut ebpf, maps::WATCHED)?;
         let mut watcher = Watcher::new(config.sockets.clone(), watched);
         watcher.refresh()?;
-        Ok(Self { ebpf, counters, watcher, _logger: logger })
+        Ok(Self { ebpf, counters, watcher, logger })
     }
 
     /// Hands out the ring buffer; callable once.
     pub fn take_ring_buffer(&mut self) -> anyhow::Result<RingBuf<MapData>> {
         take(&mut self.ebpf, maps::RECORDS)
+    }
+
+    /// Hands out the kernel log reader (to be polled and flushed); the
+    /// caller must keep it alive as long as the program runs.
+    pub fn take_logger(&mut self) -> Option<KernelLogger> {
+        self.logger.take()
     }
 
     /// The watched-socket files and the paths that are not sockets yet.
@@ -145,8 +154,12 @@ fn load_object(offsets: &Offsets, btf: &Btf, ring_buffer_bytes: u32) -> anyhow::
     let self_tgid = std::process::id();
     let cpus = aya::util::nr_cpus().map_err(|(path, err)| anyhow!("reading {path}: {err}"))?;
     let cpus = u32::try_from(cpus).context("CPU count")?;
+    // The kernel program's own log statements below the daemon's level are
+    // turned off at load, so they cost nothing.
+    let log_level = log::max_level() as u8;
     EbpfLoader::new()
         .btf(Some(btf))
+        .override_global(aya_log::LEVEL, &log_level, false)
         .override_global(globals::OFFSETS, offsets, true)
         .override_global(globals::SELF_TGID, &self_tgid, true)
         .map_max_entries(maps::RECORDS, ring_buffer_bytes)

@@ -27,3 +27,16 @@ pub async fn drain_forever(
         guard.clear_ready();
     }
 }
+
+/// Forwards the kernel program's own log statements to the daemon's logger
+/// until the log map's fd fails.
+pub async fn forward_kernel_logs(logger: super::KernelLogger) -> anyhow::Result<()> {
+    // SAFETY: the AsyncFd owns the logger and with it the log map's fd.
+    let mut fd = unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) }
+        .map_err(|err| anyhow::anyhow!("polling the kernel log buffer: {err}"))?;
+    loop {
+        let mut guard = fd.readable_mut().await?;
+        guard.get_inner_mut().flush();
+        guard.clear_ready();
+    }
+}
