@@ -1,1 +1,0 @@
-//! sinks: owner pipeline helper.
