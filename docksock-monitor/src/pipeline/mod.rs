@@ -15,6 +15,9 @@ use crate::http::{ParseEvent, RequestHead};
 use crate::identity::Resolver;
 use crate::stream::{Conn, ConnTable};
 
+/// A watched socket file (path, kernel-encoded device, inode); the probe's
+/// own type, so its list can be handed over as it is.
+pub use crate::probe::watch::WatchedFile;
 pub use stats::PipelineStats;
 
 mod stats;
@@ -42,17 +45,6 @@ impl Default for PipelineConfig {
             clock_offset_ns: 0,
         }
     }
-}
-
-/// A socket file docksock watches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WatchedFile {
-    /// Path as configured.
-    pub path: String,
-    /// Device, kernel encoding (`major << 20 | minor`), as in connect records.
-    pub dev: u32,
-    /// Inode number.
-    pub ino: u64,
 }
 
 /// Turns records into events; see the module documentation.
@@ -182,7 +174,7 @@ impl Pipeline {
             .watched
             .iter()
             .find(|w| w.dev == sock_dev && w.ino == sock_ino)
-            .map(|w| w.path.clone());
+            .map(|w| w.path.display().to_string());
         if path.is_none() {
             self.stats.unknown_socket += 1;
         }
