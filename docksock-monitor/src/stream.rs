@@ -7,6 +7,10 @@
 //! a batch, and [`ConnTable::expire`] drops connections idle for longer than
 //! the idle timeout. The kernel sends no close record, so idleness is the
 //! only end a connection has here.
+//!
+//! Not done yet: the response direction is only counted, not parsed, so
+//! status codes are not reported and a hijack is inferred from the request
+//! alone (see the `http` module).
 
 use std::collections::{HashMap, VecDeque};
 

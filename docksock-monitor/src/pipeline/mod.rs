@@ -26,7 +26,9 @@ mod stats;
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
     /// Most connections followed at once; past it the least recently
-    /// active are forgotten.
+    /// active are forgotten. Each may buffer up to `http::MAX_HEAD_BYTES`
+    /// of an unfinished request head, so the worst case is this times
+    /// 64 KiB; typical connections hold a few hundred bytes.
     pub max_connections: usize,
     /// A connection without a record for this long is forgotten by
     /// [`Pipeline::expire`].
