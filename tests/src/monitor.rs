@@ -69,6 +69,8 @@ impl Monitor {
             .arg(socket)
             .arg("--events")
             .arg(events)
+            // Any free port: a daemon already on the host keeps the default.
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -21,7 +21,10 @@ pub fn binary() -> PathBuf {
 
 /// Builds the release daemon with the eBPF object embedded.
 pub fn build(route: Route) -> Result<PathBuf> {
-    cmd::section(&format!("build: {MONITOR} (eBPF toolchain: {route})"));
+    cmd::section(&format!(
+        "build: {MONITOR}, eBPF toolchain {}",
+        route.toolchain()
+    ));
     let mut cargo = cmd::cargo();
     cargo.args(["build", "--release", "--package", MONITOR, "--bin", MONITOR]);
     route.apply(&mut cargo);
@@ -31,11 +34,7 @@ pub fn build(route: Route) -> Result<PathBuf> {
     if !binary.is_file() {
         bail!("cargo succeeded but {} is missing", binary.display());
     }
-    println!(
-        "build: {} (eBPF toolchain: {})",
-        binary.display(),
-        route.toolchain()
-    );
+    println!("build: {} (eBPF toolchain: {route})", binary.display());
     Ok(binary)
 }
 
