@@ -46,6 +46,9 @@ pub mod globals {
     pub const SELF_TGID: &str = "SELF_TGID";
     /// Kernel struct offsets from BTF: one [`crate::Offsets`].
     pub const OFFSETS: &str = "OFFSETS";
+    /// Bytes waiting in the ring buffer past which a record wakes the
+    /// daemon; below it the daemon drains on its own timer.
+    pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
 }
 
 /// Bytes of one send that are copied into a record.

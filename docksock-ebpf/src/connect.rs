@@ -27,7 +27,7 @@ use docksock_common::{
 
 use crate::{
     kernel::{self, offset, read_ptr, sock_of_fd, unix_bound_file},
-    maps::{count, CONNECTING, CONNS, NEXT_CONN, RECORDS, WATCHED},
+    maps::{count, wakeup_flags, CONNECTING, CONNS, NEXT_CONN, RECORDS, WATCHED},
     task,
 };
 
@@ -120,7 +120,7 @@ fn exit(ctx: &TracePointContext) -> Option<()> {
         (*record).fd = fd;
         task::fill(&mut (*record).task, task);
     }
-    entry.submit(0);
+    entry.submit(wakeup_flags());
     Some(())
 }
 

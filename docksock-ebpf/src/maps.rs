@@ -49,6 +49,28 @@ pub struct Scratch {
 #[map(name = "SCRATCH")]
 pub static SCRATCH: Array<Scratch> = Array::with_max_entries(512, 0);
 
+/// Bytes waiting in [`RECORDS`] past which a record wakes the daemon, set
+/// by the daemon at load. Below it the kernel does not wake anyone and the
+/// daemon drains on a short timer: one wakeup per batch instead of two per
+/// Docker API round trip.
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: u64 = 0;
+
+/// Ring buffer flags for the record about to be written.
+#[inline(always)]
+pub fn wakeup_flags() -> u64 {
+    const BPF_RB_AVAIL_DATA: u64 = 0;
+    const BPF_RB_NO_WAKEUP: u64 = 1;
+    const BPF_RB_FORCE_WAKEUP: u64 = 2;
+    // SAFETY: a plain read of a static the loader filled.
+    let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
+    if RECORDS.query(BPF_RB_AVAIL_DATA) >= threshold {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
 /// Adds one to a kernel counter.
 #[inline(always)]
 pub fn count(counter: Counter) {

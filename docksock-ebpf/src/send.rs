@@ -30,7 +30,7 @@ use docksock_common::{
 
 use crate::{
     kernel::{offset, read_ptr, sock_of_fd},
-    maps::{count, Scratch, CONNS, RECORDS, SCRATCH},
+    maps::{count, wakeup_flags, Scratch, CONNS, RECORDS, SCRATCH},
     task,
 };
 
@@ -113,7 +113,7 @@ fn capture(sk: u64, entry: ConnEntry, sent: u32) -> Option<()> {
     // SAFETY: `len` is at most the record plus MAX_PAYLOAD bytes, all inside
     // this CPU's scratch slot.
     let bytes = unsafe { core::slice::from_raw_parts(scratch as *const Scratch as *const u8, len) };
-    if RECORDS.output::<[u8]>(bytes, 0).is_err() {
+    if RECORDS.output::<[u8]>(bytes, wakeup_flags()).is_err() {
         count(Counter::Lost);
     }
     Some(())

@@ -162,6 +162,7 @@ fn load_object(offsets: &Offsets, btf: &Btf, ring_buffer_bytes: u32) -> anyhow::
         .override_global(aya_log::LEVEL, &log_level, false)
         .override_global(globals::OFFSETS, offsets, true)
         .override_global(globals::SELF_TGID, &self_tgid, true)
+        .override_global(globals::WAKEUP_BYTES, &ring::wakeup_bytes(ring_buffer_bytes), true)
         .map_max_entries(maps::RECORDS, ring_buffer_bytes)
         .map_max_entries(maps::SCRATCH, cpus)
         .load(PROGRAM)
