@@ -169,8 +169,8 @@ fn install_bpf_linker(route: Route, report: &mut Report) -> Result<()> {
         Route::Nightly => {}
     }
     cmd::run(&mut install).context(
-        "bpf-linker did not build; on the debian-web route it needs llvm-22-dev, \
-         libpolly-22-dev, libzstd-dev and zlib1g-dev",
+        "installing bpf-linker failed (cargo's output is above); on the debian-web \
+         route it builds against llvm-22-dev, libpolly-22-dev, libzstd-dev and zlib1g-dev",
     )?;
     report.actions.push("installed bpf-linker".to_owned());
     Ok(())
