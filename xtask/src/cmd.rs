@@ -77,6 +77,12 @@ pub fn which(program: impl AsRef<OsStr>) -> Option<PathBuf> {
         .find(|candidate| is_executable(candidate))
 }
 
+/// A command for `program`, found as [`which`] finds it (so `rustup` in
+/// cargo's bin directory works even when that is not on `PATH`).
+pub fn program(program: &str) -> Command {
+    Command::new(which(program).unwrap_or_else(|| PathBuf::from(program)))
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
 

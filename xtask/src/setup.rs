@@ -143,7 +143,7 @@ fn link_debian_toolchain(report: &mut Report) -> Result<()> {
     if listed.iter().any(|name| name == DEBIAN_TOOLCHAIN) {
         return Ok(());
     }
-    cmd::run(Command::new("rustup").args(["toolchain", "link", DEBIAN_TOOLCHAIN, "/usr"]))?;
+    cmd::run(cmd::program("rustup").args(["toolchain", "link", DEBIAN_TOOLCHAIN, "/usr"]))?;
     report.actions.push(format!(
         "linked /usr as the rustup toolchain {DEBIAN_TOOLCHAIN}"
     ));

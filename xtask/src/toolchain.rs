@@ -97,7 +97,7 @@ pub fn nightly_rust_src() -> Option<PathBuf> {
         return None;
     }
     let sysroot = cmd::output(
-        Command::new("rustup")
+        cmd::program("rustup")
             .env("RUSTUP_AUTO_INSTALL", "0")
             .args(["run", "nightly", "rustc", "--print", "sysroot"]),
     )?;
@@ -108,7 +108,7 @@ pub fn nightly_rust_src() -> Option<PathBuf> {
 /// Names of rustup's installed toolchains, or `None` without rustup.
 pub fn rustup_toolchains() -> Option<Vec<String>> {
     cmd::which("rustup")?;
-    let listed = cmd::output(Command::new("rustup").args(["toolchain", "list"]))?;
+    let listed = cmd::output(cmd::program("rustup").args(["toolchain", "list"]))?;
     let names = listed
         .lines()
         .filter_map(|line| line.split_whitespace().next())
