@@ -20,8 +20,6 @@ pub mod maps {
     /// Live connections to a watched socket, keyed by the kernel address of
     /// either end's `struct sock`: [`crate::ConnEntry`].
     pub const CONNS: &str = "CONNS";
-    /// `connect()` calls in flight, keyed by thread id: the fd being connected.
-    pub const CONNECTING: &str = "CONNECTING";
     /// Scratch space a send record is assembled in, one slot per CPU.
     pub const SCRATCH: &str = "SCRATCH";
     /// Per-CPU counters, indexed by [`crate::Counter`] values.
@@ -34,10 +32,6 @@ pub mod maps {
 pub mod programs {
     /// BTF tracepoint on `sock:sock_send_length`.
     pub const SEND: &str = "sock_send_length";
-    /// Tracepoint `syscalls:sys_enter_connect`.
-    pub const CONNECT_ENTER: &str = "sys_enter_connect";
-    /// Tracepoint `syscalls:sys_exit_connect`.
-    pub const CONNECT_EXIT: &str = "sys_exit_connect";
 }
 
 /// Names of the read-only globals the daemon sets at load.
@@ -68,7 +62,8 @@ pub const COMM_LEN: usize = 16;
 
 /// Record kinds. Fixed numbers, never reused.
 pub mod kind {
-    /// A successful `connect()` to a watched socket: [`crate::ConnectRecord`].
+    /// A new connection to a watched socket, written just before the first
+    /// send seen on it: [`crate::ConnectRecord`].
     pub const CONNECT: u16 = 1;
     /// One send on a watched connection: [`crate::SendRecord`] + payload.
     pub const SEND: u16 = 2;
@@ -120,13 +115,13 @@ pub struct ConnectRecord {
     pub header: RecordHeader,
     /// Connection id, unique while the program is loaded.
     pub conn_id: u64,
-    /// Who connected.
+    /// Who sent first on the connection (the client, for HTTP).
     pub task: TaskInfo,
     /// Inode number of the watched socket file.
     pub sock_ino: u64,
     /// Device of the watched socket file, kernel encoding (`major << 20 | minor`).
     pub sock_dev: u32,
-    /// fd the client connected.
+    /// fd of the connection in the task that sent first, or `u32::MAX`.
     pub fd: u32,
 }
 
@@ -217,7 +212,7 @@ pub enum Counter {
     Lost = 0,
     /// Sends captured with fewer bytes than were sent.
     Truncated = 1,
-    /// Connects to a watched socket seen.
+    /// New connections to a watched socket seen.
     Connects = 2,
     /// Sends on a watched connection seen.
     Sends = 3,
@@ -262,6 +257,10 @@ pub struct Offsets {
     pub sb_dev: u32,
     /// `socket.sk`
     pub socket_sk: u32,
+    /// `sock.__sk_common.skc_family`
+    pub sock_family: u32,
+    /// `sock.sk_type`
+    pub sock_type: u32,
     /// `unix_sock.peer`
     pub unix_peer: u32,
     /// `unix_sock.path.dentry`
@@ -276,8 +275,6 @@ pub struct Offsets {
     pub kernfs_name: u32,
     /// Non-zero once the daemon has filled this struct.
     pub ready: u32,
-    /// Explicit padding.
-    pub _pad: u32,
 }
 
 #[cfg(feature = "user")]
@@ -304,6 +301,6 @@ const _: () = {
     assert!(core::mem::size_of::<WatchedKey>() == 16);
     assert!(core::mem::size_of::<WatchedSocket>() == 8);
     assert!(core::mem::size_of::<ConnEntry>() == 24);
-    assert!(core::mem::size_of::<Offsets>() == 72);
+    assert!(core::mem::size_of::<Offsets>() == 76);
     assert!(MAX_PAYLOAD.is_power_of_two());
 };

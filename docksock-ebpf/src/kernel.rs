@@ -2,10 +2,12 @@
 //!
 //! rustc emits no CO-RE relocations, so no offset is compiled in. The daemon
 //! sets [`OFFSETS`] at load; the verifier sees a frozen read-only global and
-//! treats each field as a constant.
+//! treats each field as a constant, which lets the hot path use plain loads
+//! on BTF-typed pointers ([`field`]) that the verifier checks against the
+//! kernel's types.
 
 use aya_ebpf::helpers::bpf_probe_read_kernel;
-use docksock_common::Offsets;
+use docksock_common::{Offsets, WatchedKey};
 
 /// Struct offsets of the running kernel, set by the daemon at load.
 #[unsafe(no_mangle)]
@@ -20,6 +22,8 @@ pub(crate) static OFFSETS: Offsets = Offsets {
     inode_sb: 0,
     sb_dev: 0,
     socket_sk: 0,
+    sock_family: 0,
+    sock_type: 0,
     unix_peer: 0,
     unix_path_dentry: 0,
     dentry_inode: 0,
@@ -27,7 +31,6 @@ pub(crate) static OFFSETS: Offsets = Offsets {
     cgroup_kn: 0,
     kernfs_name: 0,
     ready: 0,
-    _pad: 0,
 };
 
 /// Thread group id of the daemon, whose own connections are never recorded.
@@ -37,11 +40,17 @@ static SELF_TGID: u32 = 0;
 /// One field of [`OFFSETS`], read so that the compiler cannot fold it.
 macro_rules! offset {
     ($field:ident) => {
-        // SAFETY: a plain read of a static the loader filled.
-        u64::from(unsafe { core::ptr::read_volatile(&$crate::kernel::OFFSETS.$field) })
+        $crate::kernel::read_offset(&$crate::kernel::OFFSETS.$field)
     };
 }
 pub(crate) use offset;
+
+/// Reads one offset so that the compiler cannot fold it to its initial zero.
+#[inline(always)]
+pub fn read_offset(field: &u32) -> u64 {
+    // SAFETY: a plain read of a static the loader filled.
+    u64::from(unsafe { core::ptr::read_volatile(field) })
+}
 
 /// Whether the daemon filled the offsets.
 #[inline(always)]
@@ -54,6 +63,21 @@ pub fn ready() -> bool {
 pub fn self_tgid() -> u32 {
     // SAFETY: a plain read of a static the loader filled.
     unsafe { core::ptr::read_volatile(&SELF_TGID) }
+}
+
+/// Reads the field at `off` of a BTF-typed kernel pointer with a plain load.
+///
+/// Only for pointers the verifier knows the type of (tracing program
+/// arguments, helper results, and pointers loaded from those): it checks
+/// the offset against the type and makes the load fault-tolerant, so no
+/// helper call is needed. A fault reads as zero.
+///
+/// # Safety
+/// `base` must be such a pointer and `off` a field offset of its type.
+#[inline(always)]
+pub unsafe fn field<T: Copy>(base: *const u8, off: u64) -> T {
+    // SAFETY: see above; the verifier rejects the program otherwise.
+    unsafe { core::ptr::read_volatile(base.wrapping_add(off as usize).cast::<T>()) }
 }
 
 /// Reads a pointer-sized field at `base + off`; `None` on a fault or null.
@@ -71,11 +95,17 @@ pub fn read_u32(base: u64, off: u64) -> Option<u32> {
     unsafe { bpf_probe_read_kernel((base + off) as *const u32) }.ok()
 }
 
-/// Reads a `u64` field at `base + off`, zero allowed.
+/// [`unix_bound_file`] for a `struct unix_sock` known only by address (a
+/// peer pointer the verifier will not cast), read with copies.
 #[inline(always)]
-pub fn read_u64(base: u64, off: u64) -> Option<u64> {
-    // SAFETY: as in `read_ptr`.
-    unsafe { bpf_probe_read_kernel((base + off) as *const u64) }.ok()
+pub fn peer_bound_file(usk: u64) -> Option<WatchedKey> {
+    let dentry = read_ptr(usk, offset!(unix_path_dentry))?;
+    let inode = read_ptr(dentry, offset!(dentry_inode))?;
+    let sb = read_ptr(inode, offset!(inode_sb))?;
+    // SAFETY: bpf_probe_read_kernel checks the address; a bad one is an Err.
+    let ino = unsafe { bpf_probe_read_kernel((inode + offset!(inode_ino)) as *const u64) }.ok()?;
+    let dev = read_u32(sb, offset!(sb_dev))?;
+    Some(WatchedKey { ino, dev, _pad: 0 })
 }
 
 /// The `struct sock` behind fd `fd` of `task`, if that fd is a socket.
@@ -96,14 +126,29 @@ pub fn sock_of_fd(task: u64, fd: u64) -> Option<u64> {
     read_ptr(socket, offset!(socket_sk))
 }
 
-/// Device (kernel encoding) and inode of the file a unix socket is bound
-/// to, through `unix_sock.path.dentry->d_inode`.
+/// Device (kernel encoding) and inode of the file the unix socket `usk`
+/// (a BTF `struct unix_sock` pointer) is bound to, through
+/// `unix_sock.path.dentry->d_inode`; `None` for an unbound socket.
+///
+/// # Safety
+/// `usk` must be a BTF-typed `struct unix_sock` pointer.
 #[inline(always)]
-pub fn unix_bound_file(sk: u64) -> Option<(u32, u64)> {
-    let dentry = read_ptr(sk, offset!(unix_path_dentry))?;
-    let inode = read_ptr(dentry, offset!(dentry_inode))?;
-    let ino = read_u64(inode, offset!(inode_ino))?;
-    let sb = read_ptr(inode, offset!(inode_sb))?;
-    let dev = read_u32(sb, offset!(sb_dev))?;
-    Some((dev, ino))
+pub unsafe fn unix_bound_file(usk: *const u8) -> Option<WatchedKey> {
+    // SAFETY: each pointer below was loaded from a BTF-typed one, at an
+    // offset of its type, so each is BTF-typed too.
+    unsafe {
+        let dentry: *const u8 = field(usk, offset!(unix_path_dentry));
+        if dentry.is_null() {
+            return None;
+        }
+        let inode: *const u8 = field(dentry, offset!(dentry_inode));
+        if inode.is_null() {
+            return None;
+        }
+        let sb: *const u8 = field(inode, offset!(inode_sb));
+        if sb.is_null() {
+            return None;
+        }
+        Some(WatchedKey { ino: field(inode, offset!(inode_ino)), dev: field(sb, offset!(sb_dev)), _pad: 0 })
+    }
 }

@@ -4,20 +4,17 @@
 //! connection to a watched Docker API socket?", and when it is, copies the
 //! bytes and who sent them into the ring buffer. It parses nothing.
 //!
-//! Hooks (the tracepoint backend, kernel 6.3 and later):
-//! - [`connect`]: `syscalls:sys_enter_connect` / `sys_exit_connect` find new
-//!   connections whose server socket file is watched, and register both ends.
-//! - [`send`]: the BTF tracepoint `sock:sock_send_length` sees every send;
-//!   a send on a registered end is captured, anything else leaves after one
-//!   map lookup.
+//! One hook (the tracepoint backend, kernel 6.3 and later): [`send`], on
+//! the BTF tracepoint `sock:sock_send_length`, sees every socket send,
+//! finds the connections to watched socket files from their first send,
+//! and captures what is sent on them. Nothing hooks `connect()` or
+//! `write()`.
 //!
 //! Struct offsets are not compiled in: the daemon reads them from the
 //! running kernel's BTF and sets them as read-only globals at load
 //! ([`kernel`]).
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
 
-#[cfg(target_arch = "bpf")]
-mod connect;
 #[cfg(target_arch = "bpf")]
 mod kernel;
 #[cfg(target_arch = "bpf")]

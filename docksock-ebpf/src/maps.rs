@@ -22,10 +22,6 @@ pub static WATCHED: HashMap<WatchedKey, WatchedSocket> = HashMap::with_max_entri
 #[map(name = "CONNS")]
 pub static CONNS: LruHashMap<u64, ConnEntry> = LruHashMap::with_max_entries(65536, 0);
 
-/// fd of a `connect()` in flight, keyed by thread id.
-#[map(name = "CONNECTING")]
-pub static CONNECTING: LruHashMap<u32, u32> = LruHashMap::with_max_entries(8192, 0);
-
 /// Per-CPU counter of connections, for connection ids.
 #[map(name = "NEXT_CONN")]
 pub static NEXT_CONN: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);

@@ -1,36 +1,54 @@
-//! Sends on a watched connection.
+//! Sends on a watched connection, and the connections themselves.
 //!
 //! Attaches to the BTF tracepoint `sock:sock_send_length(struct sock *sk,
 //! int ret, int flags)` (kernel 6.3 and later), which fires after every
-//! socket send with the byte count. Every send on every socket passes
-//! through here, so the first thing done is the one map lookup that tells a
-//! registered end of a watched connection from everything else.
+//! socket send with the byte count. Every send on the host passes through
+//! here, so the first steps are plain loads that the verifier checks
+//! against BTF, no helper that copies memory:
 //!
-//! For a registered end the payload is found in the sending syscall's user
+//! 1. not `AF_UNIX` or not `SOCK_STREAM`: leave (TCP, journald, syslog);
+//! 2. the socket is bound to a file (a server end, dockerd's side): look
+//!    the file up in `WATCHED`;
+//! 3. else its peer is bound to a file (a client end): look that up.
+//!
+//! An unbound socketpair leaves after a few loads, one cheap helper call
+//! (`bpf_skc_to_unix_sock`) and one 8-byte kernel read (the peer's bound
+//! path); a socket with a bound peer after one hash lookup. Only a hit goes
+//! further.
+//!
+//! Connections are not hooked at `connect()`: a syscall tracepoint puts
+//! every syscall of every task on the slow tracing path (a 1-byte `write`
+//! to `/dev/null` measured 50 % slower). Instead the first send seen on a
+//! connection registers both of its ends in `CONNS` with a fresh id and
+//! writes a connect record. This also finds connections opened before
+//! docksock started. A client that connects and never sends is not seen.
+//!
+//! For a watched send the payload is found in the sending syscall's user
 //! registers (`write`/`sendto`: buffer in `rsi`; `writev`: iovec array in
 //! `rsi`; `sendmsg`: `msghdr` in `rsi`), after checking that the syscall's
 //! fd really is this socket. Sends without such a syscall (io_uring,
 //! `sendfile`, `splice`, `sendmmsg`) are reported with their length and no
-//! payload. The fallback for kernels without this tracepoint is the socket
-//! layer backend (#5).
+//! payload. Kernels without this tracepoint need the socket-layer backend
+//! (#5).
 
 use aya_ebpf::{
     bindings::pt_regs,
     helpers::{
         bpf_get_current_task, bpf_get_current_task_btf, bpf_get_smp_processor_id,
         bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
-        generated::{bpf_probe_read_user as read_user_raw, bpf_task_pt_regs},
+        generated::{bpf_probe_read_user as read_user_raw, bpf_skc_to_unix_sock, bpf_task_pt_regs},
     },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
 use docksock_common::{
-    kind, send_flags, ConnEntry, Counter, SendRecord, MAX_PAYLOAD, RECORD_VERSION,
+    direction, kind, send_flags, ConnEntry, ConnectRecord, Counter, SendRecord, WatchedKey,
+    MAX_PAYLOAD, RECORD_VERSION,
 };
 
 use crate::{
-    kernel::{offset, read_ptr, sock_of_fd},
-    maps::{count, wakeup_flags, Scratch, CONNS, RECORDS, SCRATCH},
+    kernel::{self, field, offset, peer_bound_file, sock_of_fd, unix_bound_file},
+    maps::{count, wakeup_flags, Scratch, CONNS, NEXT_CONN, RECORDS, SCRATCH, WATCHED},
     task,
 };
 
@@ -40,6 +58,10 @@ const SYS_WRITEV: u64 = 20;
 const SYS_SENDTO: u64 = 44;
 const SYS_SENDMSG: u64 = 46;
 
+const AF_UNIX: u16 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const SOCK_STREAM: u16 = 1;
+
 /// iovecs followed per send; Go and the Docker CLI send one buffer.
 const MAX_IOVECS: u64 = 8;
 
@@ -47,30 +69,72 @@ const MAX_IOVECS: u64 = 8;
 const MSGHDR_IOV: u64 = 16;
 const MSGHDR_IOVLEN: u64 = 24;
 
+/// One end of a watched connection, as found from its `struct sock`.
+struct WatchedEnd {
+    key: WatchedKey,
+    peer: u64,
+    direction: u8,
+}
+
 /// `sock_send_length(struct sock *sk, int ret, int flags)`.
 #[btf_tracepoint(function = "sock_send_length")]
 pub fn sock_send_length(ctx: BtfTracePointContext) -> i32 {
-    let sk: u64 = ctx.arg(0);
-    // SAFETY: the value is copied out at once.
-    let Some(entry) = (unsafe { CONNS.get(&sk) }) else {
+    let sk: *const u8 = ctx.arg(0);
+    // SAFETY: `sk` is the tracepoint's BTF-typed `struct sock *`.
+    let Some(end) = (unsafe { watched_end(sk) }) else {
         return 0;
     };
-    let entry = *entry;
     let sent: i32 = ctx.arg(1);
-    if sent > 0 {
-        let _ = capture(sk, entry, sent as u32);
+    if sent > 0 && kernel::ready() {
+        let _ = capture(sk as u64, &end, sent as u32);
     }
     0
 }
 
-fn capture(sk: u64, entry: ConnEntry, sent: u32) -> Option<()> {
-    // An entry whose socket's peer changed belongs to a freed socket whose
-    // address was reused: forget it.
-    if read_ptr(sk, offset!(unix_peer)) != Some(entry.peer) {
-        let _ = CONNS.remove(&sk);
-        count(Counter::Stale);
+/// Whether `sk` is one end of a connection to a watched socket file.
+///
+/// # Safety
+/// `sk` must be a BTF-typed `struct sock` pointer.
+#[inline(always)]
+unsafe fn watched_end(sk: *const u8) -> Option<WatchedEnd> {
+    // SAFETY: plain loads and helpers on BTF-typed pointers, see `field`.
+    unsafe {
+        if field::<u16>(sk, offset!(sock_family)) != AF_UNIX
+            || field::<u16>(sk, offset!(sock_type)) != SOCK_STREAM
+        {
+            return None;
+        }
+        let usk = bpf_skc_to_unix_sock(sk as *mut _) as *const u8;
+        if usk.is_null() {
+            return None;
+        }
+        let peer: *const u8 = field(usk, offset!(unix_peer));
+        if peer.is_null() {
+            return None;
+        }
+        // The server end (dockerd's) is bound to the socket file itself.
+        if let Some(key) = unix_bound_file(usk) {
+            if WATCHED.get(&key).is_some() {
+                return Some(WatchedEnd { key, peer: peer as u64, direction: direction::RESPONSE });
+            }
+        }
+        // The client end's peer is the server end. The verifier does not let
+        // a peer pointer be cast to `unix_sock`, so its fields are copied.
+        let key = peer_bound_file(peer as u64)?;
+        WATCHED.get(&key)?;
+        Some(WatchedEnd { key, peer: peer as u64, direction: direction::REQUEST })
+    }
+}
+
+fn capture(sk: u64, end: &WatchedEnd, sent: u32) -> Option<()> {
+    // SAFETY: helper without preconditions.
+    let pid_tgid = aya_ebpf::helpers::bpf_get_current_pid_tgid();
+    if (pid_tgid >> 32) as u32 == kernel::self_tgid() {
         return None;
     }
+    // SAFETY: helper without preconditions.
+    let task = unsafe { bpf_get_current_task() };
+    let conn_id = connection(sk, end, task)?;
     count(Counter::Sends);
 
     // SAFETY: helper without preconditions.
@@ -80,15 +144,13 @@ fn capture(sk: u64, entry: ConnEntry, sent: u32) -> Option<()> {
     // until it returns.
     let scratch: &mut Scratch = unsafe { &mut *scratch };
 
-    // SAFETY: helper without preconditions.
-    let task = unsafe { bpf_get_current_task() };
     let record = &mut scratch.record;
     record.header.kind = kind::SEND;
     record.header.version = RECORD_VERSION;
     // SAFETY: helper without preconditions.
     record.header.ts_ns = unsafe { bpf_ktime_get_ns() };
-    record.conn_id = entry.conn_id;
-    record.direction = entry.direction;
+    record.conn_id = conn_id;
+    record.direction = end.direction;
     record.len = sent;
     record.flags = 0;
     record.syscall = u32::MAX;
@@ -117,6 +179,67 @@ fn capture(sk: u64, entry: ConnEntry, sent: u32) -> Option<()> {
         count(Counter::Lost);
     }
     Some(())
+}
+
+/// The id of the connection `sk` belongs to. The first send seen on a
+/// connection registers both ends and writes its connect record.
+fn connection(sk: u64, end: &WatchedEnd, task: u64) -> Option<u64> {
+    // SAFETY: the value is copied out at once.
+    if let Some(known) = unsafe { CONNS.get(&sk) } {
+        // Same peer: same connection. Otherwise `sk`'s address was reused
+        // by a new connection since the entry was made.
+        if known.peer == end.peer {
+            return Some(known.conn_id);
+        }
+        count(Counter::Stale);
+    }
+
+    let conn_id = next_conn_id()?;
+    let this = ConnEntry { conn_id, peer: end.peer, direction: end.direction, _pad: [0; 7] };
+    let other_direction =
+        if end.direction == direction::REQUEST { direction::RESPONSE } else { direction::REQUEST };
+    let other = ConnEntry { conn_id, peer: sk, direction: other_direction, _pad: [0; 7] };
+    CONNS.insert(&sk, &this, 0).ok()?;
+    CONNS.insert(&end.peer, &other, 0).ok()?;
+    count(Counter::Connects);
+
+    let Some(mut entry) = RECORDS.reserve::<ConnectRecord>(0) else {
+        count(Counter::Lost);
+        return Some(conn_id);
+    };
+    let fd = syscall_args().map_or(u32::MAX, |(_, fd, _)| fd as u32);
+    let record = entry.as_mut_ptr();
+    // SAFETY: `record` points at a reserved, writable ConnectRecord; every
+    // field is written before submit.
+    unsafe {
+        (*record).header.kind = kind::CONNECT;
+        (*record).header.version = RECORD_VERSION;
+        (*record).header.len = core::mem::size_of::<ConnectRecord>() as u32;
+        (*record).header.ts_ns = bpf_ktime_get_ns();
+        (*record).conn_id = conn_id;
+        (*record).sock_ino = end.key.ino;
+        (*record).sock_dev = end.key.dev;
+        (*record).fd = fd;
+        task::fill(&mut (*record).task, task);
+    }
+    // Wake the daemon at once for a new connection, so that it reads the
+    // client's /proc entries while a short-lived client still runs.
+    entry.submit(BPF_RB_FORCE_WAKEUP);
+    Some(conn_id)
+}
+
+/// A connection id unique while the program is loaded: a per-CPU sequence
+/// number with the CPU number in the low 10 bits.
+fn next_conn_id() -> Option<u64> {
+    let slot = NEXT_CONN.get_ptr_mut(0)?;
+    // SAFETY: this CPU's slot of a live map value; programs do not migrate.
+    let seq = unsafe {
+        *slot += 1;
+        *slot
+    };
+    // SAFETY: helper without preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    Some(seq << 10 | u64::from(cpu & 0x3ff))
 }
 
 /// Copies up to `MAX_PAYLOAD` bytes of the send into `scratch.data` and

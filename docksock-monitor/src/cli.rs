@@ -71,10 +71,6 @@ pub struct RunArgs {
           value_parser = parse_ring_size)]
     pub ring_buffer_size: u32,
 
-    /// Do not mount tracefs when it is missing; fail instead.
-    #[arg(long)]
-    pub no_mount_tracefs: bool,
-
     /// Query the Docker API on this socket for container names and images.
     /// Default: the first watched socket.
     #[arg(long, value_name = "PATH")]
@@ -98,11 +94,7 @@ impl RunArgs {
 
 /// `check`'s options.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Do not mount tracefs when it is missing.
-    #[arg(long)]
-    pub no_mount_tracefs: bool,
-}
+pub struct CheckArgs {}
 
 /// `replay`'s options.
 #[derive(Debug, Args)]

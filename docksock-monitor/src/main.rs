@@ -73,7 +73,6 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut probe = Probe::load(&ProbeConfig {
         sockets: sockets.clone(),
         ring_buffer_bytes: args.ring_buffer_size,
-        mount_tracefs: !args.no_mount_tracefs,
     })?;
     let ring = probe.take_ring_buffer()?;
     if let Some(logger) = probe.take_logger() {
@@ -269,8 +268,8 @@ fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
 }
 
-fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let lines = probe::check(!args.no_mount_tracefs);
+fn check(_args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let lines = probe::check();
     let width = lines.iter().map(|l| l.what.len()).max().unwrap_or(0);
     for line in &lines {
         let mark = if line.ok { "yes" } else { "no " };

@@ -28,10 +28,17 @@ impl ExeCache {
         }
     }
 
-    /// Path of the executable of `pid`, or `None` if the process is gone or
-    /// its `exe` link cannot be read (kernel threads, no permission).
+    /// Path of the executable of `pid`, or `None` if its `exe` link cannot
+    /// be read (kernel threads, no permission) or the process is gone and
+    /// was never seen.
+    ///
+    /// A process that has exited keeps the path it was last seen with: no
+    /// live process holds its pid, so the cached entry is the most recent
+    /// one to have it, and events arrive milliseconds after the fact.
     pub fn exe(&self, pid: u32) -> Option<String> {
-        let start = self.start_time(pid)?;
+        let Some(start) = self.start_time(pid) else {
+            return self.lock().get(&pid).and_then(|(_, exe)| exe.clone());
+        };
         if let Some((s, exe)) = self.lock().get(&pid) {
             if *s == start {
                 return exe.clone();

@@ -144,6 +144,13 @@ fn exe_cache_notices_pid_reuse() {
         Some("/bin/new"),
         "new start time: read again"
     );
+
+    std::fs::remove_dir_all(&pid_dir).expect("rm pid dir");
+    assert_eq!(
+        cache.exe(42).as_deref(),
+        Some("/bin/new"),
+        "exited: the last process seen with the pid"
+    );
 }
 
 /// A fake Docker Engine API on a unix socket: answers each connection's

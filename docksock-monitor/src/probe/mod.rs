@@ -1,32 +1,29 @@
 //! Loading docksock's kernel program and keeping it fed.
 //!
 //! `probe` finds the struct offsets in the running kernel's BTF
-//! ([`offsets`]), makes sure tracefs is mounted, loads the embedded eBPF
-//! object with those offsets and the daemon's own pid as constants,
-//! attaches the hooks of the chosen backend, and keeps the watched-socket
-//! map in step with the socket files ([`watch`]).
+//! ([`offsets`]), loads the embedded eBPF object with those offsets and the
+//! daemon's own pid as constants, attaches the hooks of the chosen backend,
+//! and keeps the watched-socket map in step with the socket files
+//! ([`watch`]).
 //!
-//! Backends: this release has one, `tracepoint` (the syscall tracepoints
-//! for connects and the `sock:sock_send_length` BTF tracepoint for sends,
-//! kernel 6.3+). The socket-layer fentry/kprobe backend is #5.
+//! Backends: this release has one, `tracepoint`: the BTF tracepoint
+//! `sock:sock_send_length` (kernel 6.3+), which needs no tracefs. The
+//! socket-layer fentry/kprobe backend is #5.
 
 pub mod offsets;
 pub mod ring;
 pub mod watch;
 
-use std::{
-    io,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, Context as _};
 use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, TracePoint},
+    programs::BtfTracePoint,
     Btf, Ebpf, EbpfLoader,
 };
 use docksock_common::{globals, maps, programs, Counter, Offsets, WatchedKey, WatchedSocket};
-use log::{debug, warn};
+use log::debug;
 
 use self::watch::Watcher;
 
@@ -36,9 +33,6 @@ static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/d
 /// Name of the only backend of this release.
 pub const BACKEND: &str = "tracepoint";
 
-/// Where tracefs is mounted when the system has not done so.
-const TRACEFS: &str = "/sys/kernel/tracing";
-
 /// What the daemon asks of the probe.
 #[derive(Clone, Debug)]
 pub struct ProbeConfig {
@@ -46,8 +40,6 @@ pub struct ProbeConfig {
     pub sockets: Vec<PathBuf>,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_buffer_bytes: u32,
-    /// Mount tracefs when it is missing.
-    pub mount_tracefs: bool,
 }
 
 /// Kernel-side counters, summed over CPUs.
@@ -57,7 +49,7 @@ pub struct KernelCounters {
     pub lost: u64,
     /// Sends captured with fewer bytes than were sent.
     pub truncated: u64,
-    /// Connects to a watched socket.
+    /// New connections to a watched socket.
     pub connects: u64,
     /// Sends on a watched connection.
     pub sends: u64,
@@ -84,9 +76,6 @@ pub type KernelLogger = aya_log::EbpfLogger<&'static dyn log::Log>;
 impl Probe {
     /// Loads and attaches the program and fills the watched-socket map.
     pub fn load(config: &ProbeConfig) -> anyhow::Result<Self> {
-        if config.mount_tracefs {
-            ensure_tracefs()?;
-        }
         let offsets = offsets::from_btf_file(Path::new(offsets::VMLINUX_BTF))?;
         let btf = Btf::from_sys_fs().context("reading kernel BTF for the BTF tracepoint")?;
         let mut ebpf = load_object(&offsets, &btf, config.ring_buffer_bytes)?;
@@ -171,19 +160,6 @@ fn load_object(offsets: &Offsets, btf: &Btf, ring_buffer_bytes: u32) -> anyhow::
 
 /// Loads and attaches every program of the tracepoint backend.
 fn attach(ebpf: &mut Ebpf, btf: &Btf) -> anyhow::Result<()> {
-    for (program, name) in [
-        (programs::CONNECT_ENTER, "sys_enter_connect"),
-        (programs::CONNECT_EXIT, "sys_exit_connect"),
-    ] {
-        let tracepoint: &mut TracePoint = program_mut(ebpf, program)?
-            .try_into()
-            .with_context(|| format!("program {program} is not a tracepoint"))?;
-        tracepoint.load().with_context(|| format!("loading {program}"))?;
-        tracepoint
-            .attach("syscalls", name)
-            .with_context(|| format!("attaching to tracepoint syscalls:{name}"))?;
-    }
-
     let send: &mut BtfTracePoint = program_mut(ebpf, programs::SEND)?
         .try_into()
         .context("program sock_send_length is not a BTF tracepoint")?;
@@ -206,37 +182,6 @@ where
     T::try_from(map).with_context(|| format!("map {name} has an unexpected type"))
 }
 
-/// Makes sure tracefs is mounted where aya looks for it, mounting it at
-/// `/sys/kernel/tracing` when it is not.
-pub fn ensure_tracefs() -> anyhow::Result<()> {
-    if tracefs_mounted() {
-        return Ok(());
-    }
-    warn!("tracefs is not mounted; mounting it at {TRACEFS}");
-    let target = std::ffi::CString::new(TRACEFS).context("tracefs path")?;
-    let fstype = c"tracefs";
-    let source = c"nodev";
-    // SAFETY: all pointers are valid NUL-terminated strings; no data.
-    let rc = unsafe {
-        libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
-    };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        bail!(
-            "tracefs is not mounted and mounting it at {TRACEFS} failed: {err}; \
-             mount it with `mount -t tracefs nodev {TRACEFS}` or give docksock CAP_SYS_ADMIN"
-        );
-    }
-    Ok(())
-}
-
-/// Whether tracefs's event directory is reachable where aya looks.
-pub fn tracefs_mounted() -> bool {
-    ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
-        .iter()
-        .any(|p| Path::new(p).is_dir())
-}
-
 /// One line of `docksock-monitor check`.
 #[derive(Clone, Debug)]
 pub struct CheckLine {
@@ -249,7 +194,7 @@ pub struct CheckLine {
 }
 
 /// Tries, without leaving anything loaded, what `run` would need.
-pub fn check(mount_tracefs: bool) -> Vec<CheckLine> {
+pub fn check() -> Vec<CheckLine> {
     let mut lines = Vec::new();
     let mut line = |what: &str, result: Result<String, String>| {
         let (ok, detail) = match result {
@@ -265,8 +210,6 @@ pub fn check(mount_tracefs: bool) -> Vec<CheckLine> {
         "BTF offsets",
         offsets.as_ref().map(|_| format!("all fields found in {}", offsets::VMLINUX_BTF)).map_err(|e| e.to_string()),
     );
-    let tracefs = if mount_tracefs { ensure_tracefs() } else if tracefs_mounted() { Ok(()) } else { Err(anyhow!("not mounted")) };
-    line("tracefs", tracefs.map(|()| "mounted".to_owned()).map_err(|e| format!("{e:#}")));
 
     let attached = offsets.map_err(anyhow::Error::from).and_then(|offsets| {
         let btf = Btf::from_sys_fs().context("reading kernel BTF")?;
@@ -277,7 +220,7 @@ pub fn check(mount_tracefs: bool) -> Vec<CheckLine> {
     line(
         "backend tracepoint",
         attached
-            .map(|()| "syscalls:sys_{enter,exit}_connect + tp_btf sock:sock_send_length load and attach; run would use it".to_owned())
+            .map(|()| "tp_btf sock:sock_send_length loads and attaches".to_owned())
             .map_err(|e| format!("{e:#}")),
     );
     line("backend fentry", Err("not in this release (#5)".to_owned()));

@@ -58,6 +58,8 @@ pub fn from_btf(btf: &Btf) -> Result<Offsets, OffsetError> {
         inode_sb: at("inode", "i_sb")?,
         sb_dev: at("super_block", "s_dev")?,
         socket_sk: at("socket", "sk")?,
+        sock_family: at("sock", "__sk_common.skc_family")?,
+        sock_type: at("sock", "sk_type")?,
         unix_peer: at("unix_sock", "peer")?,
         unix_path_dentry: at("unix_sock", "path.dentry")?,
         dentry_inode: at("dentry", "d_inode")?,
@@ -65,7 +67,6 @@ pub fn from_btf(btf: &Btf) -> Result<Offsets, OffsetError> {
         cgroup_kn: at("cgroup", "kn")?,
         kernfs_name: at("kernfs_node", "name")?,
         ready: 1,
-        _pad: 0,
     })
 }
 
