@@ -200,8 +200,10 @@ pub struct ConnEntry {
     pub peer: u64,
     /// One of the [`direction`] constants for sends on this end.
     pub direction: u8,
+    /// Non-zero for the daemon's own connections, which are never recorded.
+    pub muted: u8,
     /// Explicit padding.
-    pub _pad: [u8; 7],
+    pub _pad: [u8; 6],
 }
 
 /// Kernel counters, per CPU; the daemon sums them.
@@ -261,6 +263,10 @@ pub struct Offsets {
     pub sock_family: u32,
     /// `sock.sk_type`
     pub sock_type: u32,
+    /// `sock.sk_peer_pid`
+    pub sock_peer_pid: u32,
+    /// `pid.numbers[0].nr`: the pid in the initial namespace
+    pub pid_nr: u32,
     /// `unix_sock.peer`
     pub unix_peer: u32,
     /// `unix_sock.path.dentry`
@@ -301,6 +307,6 @@ const _: () = {
     assert!(core::mem::size_of::<WatchedKey>() == 16);
     assert!(core::mem::size_of::<WatchedSocket>() == 8);
     assert!(core::mem::size_of::<ConnEntry>() == 24);
-    assert!(core::mem::size_of::<Offsets>() == 76);
+    assert!(core::mem::size_of::<Offsets>() == 84);
     assert!(MAX_PAYLOAD.is_power_of_two());
 };

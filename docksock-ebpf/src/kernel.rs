@@ -24,6 +24,8 @@ pub(crate) static OFFSETS: Offsets = Offsets {
     socket_sk: 0,
     sock_family: 0,
     sock_type: 0,
+    sock_peer_pid: 0,
+    pid_nr: 0,
     unix_peer: 0,
     unix_path_dentry: 0,
     dentry_inode: 0,

@@ -86,7 +86,7 @@ pub fn sock_send_length(ctx: BtfTracePointContext) -> i32 {
     };
     let sent: i32 = ctx.arg(1);
     if sent > 0 && kernel::ready() {
-        let _ = capture(sk as u64, &end, sent as u32);
+        let _ = capture(sk, &end, sent as u32);
     }
     0
 }
@@ -126,15 +126,11 @@ unsafe fn watched_end(sk: *const u8) -> Option<WatchedEnd> {
     }
 }
 
-fn capture(sk: u64, end: &WatchedEnd, sent: u32) -> Option<()> {
-    // SAFETY: helper without preconditions.
-    let pid_tgid = aya_ebpf::helpers::bpf_get_current_pid_tgid();
-    if (pid_tgid >> 32) as u32 == kernel::self_tgid() {
-        return None;
-    }
+fn capture(sk_ptr: *const u8, end: &WatchedEnd, sent: u32) -> Option<()> {
+    let sk = sk_ptr as u64;
     // SAFETY: helper without preconditions.
     let task = unsafe { bpf_get_current_task() };
-    let conn_id = connection(sk, end, task)?;
+    let conn_id = connection(sk_ptr, end, task)?;
     count(Counter::Sends);
 
     // SAFETY: helper without preconditions.
@@ -181,26 +177,45 @@ fn capture(sk: u64, end: &WatchedEnd, sent: u32) -> Option<()> {
     Some(())
 }
 
-/// The id of the connection `sk` belongs to. The first send seen on a
-/// connection registers both ends and writes its connect record.
-fn connection(sk: u64, end: &WatchedEnd, task: u64) -> Option<u64> {
+/// The id of the connection `sk` belongs to, or `None` for the daemon's
+/// own connections. The first send seen on a connection registers both
+/// ends and writes its connect record.
+fn connection(sk_ptr: *const u8, end: &WatchedEnd, task: u64) -> Option<u64> {
+    let sk = sk_ptr as u64;
     // SAFETY: the value is copied out at once.
     if let Some(known) = unsafe { CONNS.get(&sk) } {
         // Same peer: same connection. Otherwise `sk`'s address was reused
         // by a new connection since the entry was made.
         if known.peer == end.peer {
-            return Some(known.conn_id);
+            return (known.muted == 0).then_some(known.conn_id);
         }
         count(Counter::Stale);
     }
 
+    // The daemon's own connection, seen from its side or from dockerd's
+    // (the server end's peer credentials name the connecting process).
+    let client = if end.direction == direction::REQUEST {
+        (aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32) as u32
+    } else {
+        // SAFETY: `sk_ptr` is the tracepoint's BTF-typed sock; the pid
+        // pointer loaded from it is BTF-typed too.
+        unsafe {
+            let pid: *const u8 = field(sk_ptr, offset!(sock_peer_pid));
+            if pid.is_null() { 0 } else { field::<i32>(pid, offset!(pid_nr)) as u32 }
+        }
+    };
+    let muted = u8::from(client == kernel::self_tgid());
+
     let conn_id = next_conn_id()?;
-    let this = ConnEntry { conn_id, peer: end.peer, direction: end.direction, _pad: [0; 7] };
+    let this = ConnEntry { conn_id, peer: end.peer, direction: end.direction, muted, _pad: [0; 6] };
     let other_direction =
         if end.direction == direction::REQUEST { direction::RESPONSE } else { direction::REQUEST };
-    let other = ConnEntry { conn_id, peer: sk, direction: other_direction, _pad: [0; 7] };
+    let other = ConnEntry { conn_id, peer: sk, direction: other_direction, muted, _pad: [0; 6] };
     CONNS.insert(&sk, &this, 0).ok()?;
     CONNS.insert(&end.peer, &other, 0).ok()?;
+    if muted != 0 {
+        return None;
+    }
     count(Counter::Connects);
 
     let Some(mut entry) = RECORDS.reserve::<ConnectRecord>(0) else {

@@ -60,6 +60,8 @@ pub fn from_btf(btf: &Btf) -> Result<Offsets, OffsetError> {
         socket_sk: at("socket", "sk")?,
         sock_family: at("sock", "__sk_common.skc_family")?,
         sock_type: at("sock", "sk_type")?,
+        sock_peer_pid: at("sock", "sk_peer_pid")?,
+        pid_nr: at("pid", "numbers")? + at("upid", "nr")?,
         unix_peer: at("unix_sock", "peer")?,
         unix_path_dentry: at("unix_sock", "path.dentry")?,
         dentry_inode: at("dentry", "d_inode")?,
