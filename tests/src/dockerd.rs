@@ -78,12 +78,11 @@ impl Dockerd {
             config,
             log,
         };
-        dockerd.wait_ready().with_context(|| {
-            format!(
-                "dockerd did not come up; its log:\n{}",
-                rundir::tail(&dockerd.log, 30)
-            )
-        })?;
+        if let Err(err) = dockerd.wait_ready() {
+            let log = rundir::tail(&dockerd.log, 30);
+            dockerd.stop().ok();
+            return Err(err.context(format!("dockerd did not come up; its log:\n{log}")));
+        }
         Ok(dockerd)
     }
 

@@ -91,12 +91,12 @@ impl Monitor {
             child,
             log: log.to_path_buf(),
         };
-        monitor.wait_ready(&seen).with_context(|| {
-            format!(
-                "docksock-monitor never got ready; its log:\n{}",
+        if let Err(err) = monitor.wait_ready(&seen) {
+            bail!(
+                "docksock-monitor never got ready: {err:#}; its log:\n{}",
                 monitor.log_tail()
-            )
-        })?;
+            );
+        }
         Ok(monitor)
     }
 
@@ -104,8 +104,11 @@ impl Monitor {
         match seen.recv_timeout(READY_LIMIT) {
             Ok(Seen::Ready) => Ok(()),
             Ok(Seen::Closed) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = process::terminate(&mut self.child, STOP_LIMIT)?;
-                bail!("it closed standard error and exited ({status:?}) before `{READY_LINE}`")
+                let status = match process::terminate(&mut self.child, STOP_LIMIT)? {
+                    Some(status) => status.to_string(),
+                    None => "still running; killed".to_owned(),
+                };
+                bail!("it closed standard error ({status}) before `{READY_LINE}`")
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 process::terminate(&mut self.child, STOP_LIMIT)?;

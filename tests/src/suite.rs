@@ -62,13 +62,21 @@ impl Env {
         // Fail before starting anything when there is nothing to test.
         Monitor::binary()?;
         let dir = RunDir::create(suite)?;
-        let dockerd = Dockerd::start(dir.path())?;
+        let kept = |err: anyhow::Error| {
+            anyhow::anyhow!("{err:#}\nrun directory kept: {}", dir.path().display())
+        };
+        let dockerd = Dockerd::start(dir.path()).map_err(kept)?;
         let events_path = dir.path().join("events.jsonl");
-        let monitor = Monitor::start(
-            dockerd.socket(),
-            &events_path,
-            &dir.path().join("monitor.log"),
-        )?;
+        let log = dir.path().join("monitor.log");
+        let monitor = match Monitor::start(dockerd.socket(), &events_path, &log) {
+            Ok(monitor) => monitor,
+            Err(err) => {
+                if let Err(stop) = dockerd.stop() {
+                    eprintln!("{suite}: {stop:#}");
+                }
+                return Err(kept(err));
+            }
+        };
         Ok(Self {
             dockerd,
             events: EventLog::new(&events_path),
