@@ -35,6 +35,7 @@ pub const CLI_LIMIT: Duration = Duration::from_secs(120);
 pub struct Dockerd {
     child: Child,
     socket: PathBuf,
+    data_root: PathBuf,
     exec_root: PathBuf,
     config: PathBuf,
     log: PathBuf,
@@ -44,6 +45,7 @@ impl Dockerd {
     /// Starts dockerd under `dir` and waits until `/_ping` answers.
     pub fn start(dir: &Path) -> Result<Self> {
         let socket = dir.join("docker.sock");
+        let data_root = dir.join("data");
         let exec_root = dir.join("exec");
         let config = dir.join("docker-cli-config");
         let log = dir.join("dockerd.log");
@@ -54,7 +56,7 @@ impl Dockerd {
         cmd.arg("--host")
             .arg(format!("unix://{}", socket.display()))
             .arg("--data-root")
-            .arg(dir.join("data"))
+            .arg(&data_root)
             .arg("--exec-root")
             .arg(&exec_root)
             .arg("--pidfile")
@@ -74,6 +76,7 @@ impl Dockerd {
         let mut dockerd = Self {
             child,
             socket,
+            data_root,
             exec_root,
             config,
             log,
@@ -139,19 +142,25 @@ impl Dockerd {
         Ok(out.trim().to_owned())
     }
 
-    /// Stops dockerd (SIGTERM, then SIGKILL) and, if it had to be killed,
-    /// the containerd it started.
+    /// Stops dockerd (SIGTERM, then SIGKILL, also for the containerd it
+    /// started), then undoes the mounts it leaves behind: where `/` has
+    /// private propagation dockerd bind-mounts its data root onto itself
+    /// and does not always unmount it.
     pub fn stop(mut self) -> Result<()> {
         let stopped = process::terminate(&mut self.child, STOP_LIMIT)?;
-        if stopped.is_some() {
-            return Ok(());
-        }
-        let pidfile = self.exec_root.join("containerd").join("containerd.pid");
-        if let Ok(pid) = fs::read_to_string(&pidfile) {
-            if let Ok(pid) = pid.trim().parse::<u32>() {
-                process::signal(pid, libc::SIGKILL).ok();
+        if stopped.is_none() {
+            let pidfile = self.exec_root.join("containerd").join("containerd.pid");
+            if let Ok(pid) = fs::read_to_string(&pidfile) {
+                if let Ok(pid) = pid.trim().parse::<u32>() {
+                    process::signal(pid, libc::SIGKILL).ok();
+                }
             }
         }
-        bail!("dockerd did not stop within {STOP_LIMIT:?} of SIGTERM and was killed")
+        rundir::unmount_below(&self.data_root)?;
+        rundir::unmount_below(&self.exec_root)?;
+        if stopped.is_none() {
+            bail!("dockerd did not stop within {STOP_LIMIT:?} of SIGTERM and was killed");
+        }
+        Ok(())
     }
 }

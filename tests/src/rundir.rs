@@ -85,6 +85,49 @@ pub fn mounts_below(dir: &Path) -> Result<Vec<String>> {
     Ok(mounts)
 }
 
+/// Detaches every mount at or below `dir`, deepest first. Unmounting
+/// deletes nothing; it is what lets [`RunDir::finish`] remove the tree.
+pub fn unmount_below(dir: &Path) -> Result<()> {
+    let mut points = mounts_below(dir)?;
+    points.sort_by_key(|point| std::cmp::Reverse(point.len()));
+    for point in points {
+        let c_point = std::ffi::CString::new(unescape_mountinfo(&point))
+            .context("mount point with a NUL byte")?;
+        // SAFETY: umount2 reads the NUL-terminated path and changes no
+        // memory of ours.
+        let rc = unsafe { libc::umount2(c_point.as_ptr(), libc::MNT_DETACH) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("unmounting {point}"));
+        }
+    }
+    Ok(())
+}
+
+/// Mountinfo writes space, tab, newline and backslash as `\ooo` octal.
+fn unescape_mountinfo(field: &str) -> Vec<u8> {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|digits| {
+            let text = std::str::from_utf8(digits).ok()?;
+            u8::from_str_radix(text, 8).ok()
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Removes `path` recursively, refusing to enter a directory on a device
 /// other than `dev`.
 fn remove_tree(path: &Path, dev: u64) -> Result<()> {
@@ -129,6 +172,12 @@ mod tests {
         assert!(!path.exists());
         assert!(Path::new("/etc").is_dir());
         Ok(())
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo(r"/tmp/a\040b\134c"), b"/tmp/a b\\c");
+        assert_eq!(unescape_mountinfo(r"/tmp/x\0"), b"/tmp/x\\0");
     }
 
     #[test]

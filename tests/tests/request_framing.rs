@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{ensure, Context as _, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 use docksock_tests::{
     client::{request_bytes, Conn},
     events::{self, from_pid, text},
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
 }
 
 fn split_line(env: &mut Env) -> Result<()> {
+    let from = env.events.mark()?;
     let target = format!("/v1.41/_ping?docksock={}", env.unique("split"));
     let bytes = request_bytes("GET", &target, b"");
     let line_end = bytes
@@ -51,9 +52,9 @@ fn split_line(env: &mut Env) -> Result<()> {
     let reply = conn.read_reply()?;
     ensure!(reply.status == 200, "dockerd answered {}", reply.status);
 
-    let event = wait_request(env, &target)?;
+    let event = wait_request(env, from, &target)?;
     check_request(&event, "GET", &target, "/_ping")?;
-    let requests = requests_on_conn(env, &event["conn"])?;
+    let requests = requests_on_conn(env, from, &event["conn"])?;
     ensure!(
         requests == [format!("GET {target}")],
         "requests on the connection: {requests:?}"
@@ -62,6 +63,7 @@ fn split_line(env: &mut Env) -> Result<()> {
 }
 
 fn pipelined(env: &mut Env) -> Result<()> {
+    let from = env.events.mark()?;
     let nonce = env.unique("pipe");
     let first = format!("/v1.41/_ping?docksock={nonce}-1");
     let second = format!("/v1.41/version?docksock={nonce}-2");
@@ -75,11 +77,11 @@ fn pipelined(env: &mut Env) -> Result<()> {
         ensure!(reply.status == 200, "dockerd answered {}", reply.status);
     }
 
-    let one = wait_request(env, &first)?;
-    let two = wait_request(env, &second)?;
+    let one = wait_request(env, from, &first)?;
+    let two = wait_request(env, from, &second)?;
     check_request(&one, "GET", &first, "/_ping")?;
     check_request(&two, "GET", &second, "/version")?;
-    let requests = requests_on_conn(env, &one["conn"])?;
+    let requests = requests_on_conn(env, from, &one["conn"])?;
     ensure!(
         requests == [format!("GET {first}"), format!("GET {second}")],
         "requests on the connection, in order: {requests:?}"
@@ -88,6 +90,7 @@ fn pipelined(env: &mut Env) -> Result<()> {
 }
 
 fn body_not_request(env: &mut Env) -> Result<()> {
+    let from = env.events.mark()?;
     let nonce = env.unique("body");
     let post = format!("/v1.41/docksock-nothing?docksock={nonce}");
     let after = format!("/v1.41/_ping?docksock={nonce}-after");
@@ -103,8 +106,8 @@ fn body_not_request(env: &mut Env) -> Result<()> {
         "dockerd answered {statuses:?}, expected [404, 200]"
     );
 
-    let event = wait_request(env, &after)?;
-    let requests = requests_on_conn(env, &event["conn"])?;
+    let event = wait_request(env, from, &after)?;
+    let requests = requests_on_conn(env, from, &event["conn"])?;
     ensure!(
         requests == [format!("POST {post}"), format!("GET {after}")],
         "requests on the connection, in order: {requests:?}"
@@ -112,15 +115,16 @@ fn body_not_request(env: &mut Env) -> Result<()> {
     Ok(())
 }
 
-/// Waits for this process's request whose path as sent is `target`.
-fn wait_request(env: &mut Env, target: &str) -> Result<Value> {
+/// Waits for this process's request, reported at index `from` or later,
+/// whose path as sent is `target`.
+fn wait_request(env: &mut Env, from: usize, target: &str) -> Result<Value> {
     let pid = std::process::id();
-    env.events
-        .wait_for_event(&format!("for GET {target}"), |ev| {
-            from_pid(ev, pid)
-                && text(ev, "/kind") == Some("request")
-                && text(ev, "/http/path") == Some(target)
-        })
+    let at = env.events.wait_from(from, &format!("for {target}"), |ev| {
+        from_pid(ev, pid)
+            && text(ev, "/kind") == Some("request")
+            && text(ev, "/http/path") == Some(target)
+    })?;
+    Ok(env.events.events()[at].clone())
 }
 
 /// The request line fields and the endpoint of one request event.
@@ -146,11 +150,25 @@ fn check_request(event: &Value, method: &str, target: &str, endpoint: &str) -> R
     Ok(())
 }
 
-/// `METHOD path` of every request reported on `conn`, once a barrier
-/// shows the daemon has caught up.
-fn requests_on_conn(env: &mut Env, conn: &Value) -> Result<Vec<String>> {
+/// `METHOD path` of every request reported on `conn` since index `from`,
+/// once a barrier shows the daemon has caught up. The connection was
+/// opened after `from`, so it must have its own `connect` line there and
+/// an id no earlier connection had.
+fn requests_on_conn(env: &mut Env, from: usize, conn: &Value) -> Result<Vec<String>> {
     let barrier = env.barrier()?;
-    let requests = env.events.events()[..barrier]
+    let all = env.events.events();
+    let is_connect = |ev: &Value| text(ev, "/kind") == Some("connect");
+
+    let reused = all[..from].iter().find(|ev| events::on_conn(ev, conn));
+    if let Some(earlier) = reused {
+        bail!("conn {conn} of a new connection was already used by {earlier}");
+    }
+    let connected = all[from..barrier]
+        .iter()
+        .any(|ev| events::on_conn(ev, conn) && is_connect(ev));
+    ensure!(connected, "no `connect` line for conn {conn}");
+
+    let requests = all[from..barrier]
         .iter()
         .filter(|ev| events::on_conn(ev, conn) && text(ev, "/kind") == Some("request"))
         .map(|ev| {
