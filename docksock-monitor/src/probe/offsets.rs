@@ -86,7 +86,7 @@ pub fn field_offset(btf: &Btf, strukt: &str, path: &str) -> Option<u32> {
         total_bits += bits;
         ty = strip_modifiers(btf, member_ty)?;
     }
-    (total_bits % 8 == 0).then_some(total_bits / 8)
+    total_bits.is_multiple_of(8).then_some(total_bits / 8)
 }
 
 /// Finds `name` among the members of a struct or union, descending into
