@@ -24,8 +24,6 @@ pub mod maps {
     pub const SCRATCH: &str = "SCRATCH";
     /// Per-CPU counters, indexed by [`crate::Counter`] values.
     pub const COUNTERS: &str = "COUNTERS";
-    /// Connection id allocator: one `u64`.
-    pub const NEXT_CONN: &str = "NEXT_CONN";
 }
 
 /// Names of the programs in the kernel object.
@@ -113,7 +111,8 @@ pub struct TaskInfo {
 pub struct ConnectRecord {
     /// Common header.
     pub header: RecordHeader,
-    /// Connection id, unique while the program is loaded.
+    /// Connection id: the inode number of the client's socket (as in
+    /// `socket:[N]` under `/proc/PID/fd` and in `ss -x`).
     pub conn_id: u64,
     /// Who sent first on the connection (the client, for HTTP).
     pub task: TaskInfo,
@@ -265,6 +264,12 @@ pub struct Offsets {
     pub sock_type: u32,
     /// `sock.sk_peer_pid`
     pub sock_peer_pid: u32,
+    /// `sock.sk_socket`
+    pub sock_socket: u32,
+    /// `socket.file`
+    pub socket_file: u32,
+    /// `file.f_inode`
+    pub file_inode: u32,
     /// `pid.numbers[0].nr`: the pid in the initial namespace
     pub pid_nr: u32,
     /// `unix_sock.peer`
@@ -307,6 +312,6 @@ const _: () = {
     assert!(core::mem::size_of::<WatchedKey>() == 16);
     assert!(core::mem::size_of::<WatchedSocket>() == 8);
     assert!(core::mem::size_of::<ConnEntry>() == 24);
-    assert!(core::mem::size_of::<Offsets>() == 84);
+    assert!(core::mem::size_of::<Offsets>() == 96);
     assert!(MAX_PAYLOAD.is_power_of_two());
 };

@@ -22,10 +22,6 @@ pub static WATCHED: HashMap<WatchedKey, WatchedSocket> = HashMap::with_max_entri
 #[map(name = "CONNS")]
 pub static CONNS: LruHashMap<u64, ConnEntry> = LruHashMap::with_max_entries(65536, 0);
 
-/// Per-CPU counter of connections, for connection ids.
-#[map(name = "NEXT_CONN")]
-pub static NEXT_CONN: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
-
 /// Kernel-side counters, summed by the daemon.
 #[map(name = "COUNTERS")]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);

@@ -19,8 +19,10 @@
 //! Connections are not hooked at `connect()`: a syscall tracepoint puts
 //! every syscall of every task on the slow tracing path (a 1-byte `write`
 //! to `/dev/null` measured 50 % slower). Instead the first send seen on a
-//! connection registers both of its ends in `CONNS` with a fresh id and
-//! writes a connect record. This also finds connections opened before
+//! connection registers both of its ends in `CONNS` and writes a connect
+//! record. A connection's id is the inode number of its client socket,
+//! which both ends can read and which, unlike a socket's address, is not
+//! handed out again when the socket is freed. This also finds connections opened before
 //! docksock started. A client that connects and never sends is not seen.
 //!
 //! For a watched send the payload is found in the sending syscall's user
@@ -48,7 +50,7 @@ use docksock_common::{
 
 use crate::{
     kernel::{self, field, offset, peer_bound_file, sock_of_fd, unix_bound_file},
-    maps::{count, wakeup_flags, Scratch, CONNS, NEXT_CONN, RECORDS, SCRATCH, WATCHED},
+    maps::{count, wakeup_flags, Scratch, CONNS, RECORDS, SCRATCH, WATCHED},
     task,
 };
 
@@ -74,6 +76,8 @@ struct WatchedEnd {
     key: WatchedKey,
     peer: u64,
     direction: u8,
+    /// Inode number of the client end's socket: the connection's id.
+    client_ino: u64,
 }
 
 /// `sock_send_length(struct sock *sk, int ret, int flags)`.
@@ -115,14 +119,46 @@ unsafe fn watched_end(sk: *const u8) -> Option<WatchedEnd> {
         // The server end (dockerd's) is bound to the socket file itself.
         if let Some(key) = unix_bound_file(usk) {
             if WATCHED.get(&key).is_some() {
-                return Some(WatchedEnd { key, peer: peer as u64, direction: direction::RESPONSE });
+                let client_ino = socket_ino(peer);
+                return Some(WatchedEnd {
+                    key,
+                    peer: peer as u64,
+                    direction: direction::RESPONSE,
+                    client_ino,
+                });
             }
         }
         // The client end's peer is the server end. The verifier does not let
         // a peer pointer be cast to `unix_sock`, so its fields are copied.
         let key = peer_bound_file(peer as u64)?;
         WATCHED.get(&key)?;
-        Some(WatchedEnd { key, peer: peer as u64, direction: direction::REQUEST })
+        let client_ino = socket_ino(sk);
+        Some(WatchedEnd { key, peer: peer as u64, direction: direction::REQUEST, client_ino })
+    }
+}
+
+/// Inode number of the socket file of `sk` (`sk->sk_socket->file->f_inode`),
+/// the `N` of `socket:[N]`; 0 when the socket has no file any more.
+///
+/// # Safety
+/// `sk` must be a BTF-typed `struct sock` pointer.
+#[inline(always)]
+unsafe fn socket_ino(sk: *const u8) -> u64 {
+    // SAFETY: plain loads on BTF-typed pointers, see `field`.
+    unsafe {
+        let socket: *const u8 = field(sk, offset!(sock_socket));
+        if socket.is_null() {
+            return 0;
+        }
+        let file: *const u8 = field(socket, offset!(socket_file));
+        if file.is_null() {
+            return 0;
+        }
+        let inode: *const u8 = field(file, offset!(file_inode));
+        if inode.is_null() {
+            return 0;
+        }
+        field(inode, offset!(inode_ino))
     }
 }
 
@@ -184,9 +220,10 @@ fn connection(sk_ptr: *const u8, end: &WatchedEnd, task: u64) -> Option<u64> {
     let sk = sk_ptr as u64;
     // SAFETY: the value is copied out at once.
     if let Some(known) = unsafe { CONNS.get(&sk) } {
-        // Same peer: same connection. Otherwise `sk`'s address was reused
-        // by a new connection since the entry was made.
-        if known.peer == end.peer {
+        // Same client socket: same connection. Otherwise `sk`'s address was
+        // reused by a new connection since the entry was made (freed
+        // sockets' memory is handed out again at once).
+        if known.conn_id == end.client_ino && known.peer == end.peer {
             return (known.muted == 0).then_some(known.conn_id);
         }
         count(Counter::Stale);
@@ -206,7 +243,7 @@ fn connection(sk_ptr: *const u8, end: &WatchedEnd, task: u64) -> Option<u64> {
     };
     let muted = u8::from(client == kernel::self_tgid());
 
-    let conn_id = next_conn_id()?;
+    let conn_id = end.client_ino;
     let this = ConnEntry { conn_id, peer: end.peer, direction: end.direction, muted, _pad: [0; 6] };
     let other_direction =
         if end.direction == direction::REQUEST { direction::RESPONSE } else { direction::REQUEST };
@@ -241,20 +278,6 @@ fn connection(sk_ptr: *const u8, end: &WatchedEnd, task: u64) -> Option<u64> {
     // client's /proc entries while a short-lived client still runs.
     entry.submit(BPF_RB_FORCE_WAKEUP);
     Some(conn_id)
-}
-
-/// A connection id unique while the program is loaded: a per-CPU sequence
-/// number with the CPU number in the low 10 bits.
-fn next_conn_id() -> Option<u64> {
-    let slot = NEXT_CONN.get_ptr_mut(0)?;
-    // SAFETY: this CPU's slot of a live map value; programs do not migrate.
-    let seq = unsafe {
-        *slot += 1;
-        *slot
-    };
-    // SAFETY: helper without preconditions.
-    let cpu = unsafe { bpf_get_smp_processor_id() };
-    Some(seq << 10 | u64::from(cpu & 0x3ff))
 }
 
 /// Copies up to `MAX_PAYLOAD` bytes of the send into `scratch.data` and
