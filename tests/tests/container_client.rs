@@ -105,6 +105,19 @@ fn cli_in_container_run(env: &mut Env) -> Result<()> {
         "start names {started:?}, not the new container's id"
     );
 
+    // The name and image above came from docksock's own Docker API lookup
+    // on the same socket: neither its requests nor dockerd's answers to it
+    // may appear as someone's connection.
+    let own = env.events.events().iter().find(|ev| {
+        let comm = text(ev, "/process/comm").unwrap_or_default();
+        comm == "dockerd" || comm.starts_with("docksock-mon")
+    });
+    ensure!(
+        own.is_none(),
+        "docksock's own lookup was reported: {}",
+        own.map_or(String::new(), Value::to_string)
+    );
+
     env.dockerd.docker(["rm", &id])?;
     Ok(())
 }
