@@ -201,8 +201,12 @@ pub struct ConnEntry {
     pub direction: u8,
     /// Non-zero for the daemon's own connections, which are never recorded.
     pub muted: u8,
+    /// Non-zero once the connect record was written. A connection first
+    /// seen from the server's side is announced at the client's first send,
+    /// so that the record names the client.
+    pub announced: u8,
     /// Explicit padding.
-    pub _pad: [u8; 6],
+    pub _pad: [u8; 5],
 }
 
 /// Kernel counters, per CPU; the daemon sums them.

@@ -26,8 +26,9 @@
 //! docksock started. A client that connects and never sends is not seen.
 //!
 //! For a watched send the payload is found in the sending syscall's user
-//! registers (`write`/`sendto`: buffer in `rsi`; `writev`: iovec array in
-//! `rsi`; `sendmsg`: `msghdr` in `rsi`), after checking that the syscall's
+//! registers (`write`/`sendto`: buffer in `rsi`; `writev`, `pwritev`,
+//! `pwritev2`: iovec array in `rsi`, count in `rdx`; `sendmsg`: `msghdr` in
+//! `rsi`), after checking that the syscall's
 //! fd really is this socket. Sends without such a syscall (io_uring,
 //! `sendfile`, `splice`, `sendmmsg`) are reported with their length and no
 //! payload. Kernels without this tracepoint need the socket-layer backend
@@ -59,13 +60,16 @@ const SYS_WRITE: u64 = 1;
 const SYS_WRITEV: u64 = 20;
 const SYS_SENDTO: u64 = 44;
 const SYS_SENDMSG: u64 = 46;
+const SYS_PWRITEV: u64 = 296;
+const SYS_PWRITEV2: u64 = 328;
 
 const AF_UNIX: u16 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const SOCK_STREAM: u16 = 1;
 
-/// iovecs followed per send; Go and the Docker CLI send one buffer.
-const MAX_IOVECS: u64 = 8;
+/// iovecs followed per send (empty ones included); Go and the Docker CLI
+/// send one buffer. A send spread over more is reported truncated.
+const MAX_IOVECS: u64 = 16;
 
 /// `struct user_msghdr`: `msg_iov` and `msg_iovlen` offsets (uapi, fixed).
 const MSGHDR_IOV: u64 = 16;
@@ -218,13 +222,21 @@ fn capture(sk_ptr: *const u8, end: &WatchedEnd, sent: u32) -> Option<()> {
 /// ends and writes its connect record.
 fn connection(sk_ptr: *const u8, end: &WatchedEnd, task: u64) -> Option<u64> {
     let sk = sk_ptr as u64;
-    // SAFETY: the value is copied out at once.
-    if let Some(known) = unsafe { CONNS.get(&sk) } {
+    if let Some(known) = CONNS.get_ptr_mut(&sk) {
+        // SAFETY: a live map value; fields are copied out or set in place.
+        let known = unsafe { &mut *known };
         // Same client socket: same connection. Otherwise `sk`'s address was
         // reused by a new connection since the entry was made (freed
         // sockets' memory is handed out again at once).
         if known.conn_id == end.client_ino && known.peer == end.peer {
-            return (known.muted == 0).then_some(known.conn_id);
+            if known.muted != 0 {
+                return None;
+            }
+            if known.announced == 0 && end.direction == direction::REQUEST {
+                known.announced = 1;
+                announce(known.conn_id, end, task);
+            }
+            return Some(known.conn_id);
         }
         count(Counter::Stale);
     }
@@ -242,24 +254,42 @@ fn connection(sk_ptr: *const u8, end: &WatchedEnd, task: u64) -> Option<u64> {
         }
     };
     let muted = u8::from(client == kernel::self_tgid());
+    // A connection first seen from dockerd's side (opened before docksock
+    // started) is announced when its client sends, so that the connect
+    // record names the client rather than dockerd.
+    let announced = u8::from(end.direction == direction::REQUEST);
 
     let conn_id = end.client_ino;
-    let this = ConnEntry { conn_id, peer: end.peer, direction: end.direction, muted, _pad: [0; 6] };
+    let this = ConnEntry {
+        conn_id,
+        peer: end.peer,
+        direction: end.direction,
+        muted,
+        announced,
+        _pad: [0; 5],
+    };
     let other_direction =
         if end.direction == direction::REQUEST { direction::RESPONSE } else { direction::REQUEST };
-    let other = ConnEntry { conn_id, peer: sk, direction: other_direction, muted, _pad: [0; 6] };
+    let other = ConnEntry { peer: sk, direction: other_direction, ..this };
     CONNS.insert(&sk, &this, 0).ok()?;
     CONNS.insert(&end.peer, &other, 0).ok()?;
     if muted != 0 {
         return None;
     }
     count(Counter::Connects);
+    if announced != 0 {
+        announce(conn_id, end, task);
+    }
+    Some(conn_id)
+}
 
+/// Writes the connect record of `conn_id`, naming the current task.
+fn announce(conn_id: u64, end: &WatchedEnd, task: u64) {
     let Some(mut entry) = RECORDS.reserve::<ConnectRecord>(0) else {
         count(Counter::Lost);
-        return Some(conn_id);
+        return;
     };
-    let fd = syscall_args().map_or(u32::MAX, |(_, fd, _)| fd as u32);
+    let fd = syscall_args().map_or(u32::MAX, |(_, fd, _, _)| fd as u32);
     let record = entry.as_mut_ptr();
     // SAFETY: `record` points at a reserved, writable ConnectRecord; every
     // field is written before submit.
@@ -277,13 +307,12 @@ fn connection(sk_ptr: *const u8, end: &WatchedEnd, task: u64) -> Option<u64> {
     // Wake the daemon at once for a new connection, so that it reads the
     // client's /proc entries while a short-lived client still runs.
     entry.submit(BPF_RB_FORCE_WAKEUP);
-    Some(conn_id)
 }
 
 /// Copies up to `MAX_PAYLOAD` bytes of the send into `scratch.data` and
 /// returns how many; sets flags on the record when it cannot.
 fn copy_payload(scratch: &mut Scratch, task: u64, sk: u64, sent: u32) -> u32 {
-    let Some((nr, fd, arg)) = syscall_args() else {
+    let Some((nr, fd, arg, arg3)) = syscall_args() else {
         scratch.record.flags |= send_flags::NO_PAYLOAD;
         return 0;
     };
@@ -297,7 +326,7 @@ fn copy_payload(scratch: &mut Scratch, task: u64, sk: u64, sent: u32) -> u32 {
 
     let copied = match nr {
         SYS_WRITE | SYS_SENDTO => copy_user(scratch, 0, arg, want),
-        SYS_WRITEV => copy_iovecs(scratch, arg, MAX_IOVECS, want),
+        SYS_WRITEV | SYS_PWRITEV | SYS_PWRITEV2 => copy_iovecs(scratch, arg, arg3, want),
         SYS_SENDMSG => {
             // SAFETY: user reads are checked by the helper.
             let iov: Option<u64> = unsafe { bpf_probe_read_user((arg + MSGHDR_IOV) as *const u64) }.ok();
@@ -323,9 +352,9 @@ fn copy_payload(scratch: &mut Scratch, task: u64, sk: u64, sent: u32) -> u32 {
     }
 }
 
-/// Syscall number, first argument (the fd) and second argument of the
-/// current task's syscall, from its saved user registers.
-fn syscall_args() -> Option<(u64, u64, u64)> {
+/// Syscall number and first three arguments (the fd first) of the current
+/// task's syscall, from its saved user registers.
+fn syscall_args() -> Option<(u64, u64, u64, u64)> {
     // SAFETY: helpers without preconditions; the result is a kernel address
     // read with bpf_probe_read_kernel only.
     let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const pt_regs;
@@ -337,7 +366,8 @@ fn syscall_args() -> Option<(u64, u64, u64)> {
         let nr = bpf_probe_read_kernel(core::ptr::addr_of!((*regs).orig_rax)).ok()?;
         let fd = bpf_probe_read_kernel(core::ptr::addr_of!((*regs).rdi)).ok()?;
         let arg = bpf_probe_read_kernel(core::ptr::addr_of!((*regs).rsi)).ok()?;
-        Some((nr, fd, arg))
+        let arg3 = bpf_probe_read_kernel(core::ptr::addr_of!((*regs).rdx)).ok()?;
+        Some((nr, fd, arg, arg3))
     }
 }
 
