@@ -72,7 +72,7 @@ pub struct RunArgs {
     pub ring_buffer_size: u32,
 
     /// Query the Docker API on this socket for container names and images.
-    /// Default: the first watched socket.
+    /// Default: the watched sockets, in order.
     #[arg(long, value_name = "PATH")]
     pub docker_api: Option<PathBuf>,
 
@@ -106,8 +106,10 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// Socket file the records were made on, as `PATH=DEV:INODE` (repeatable),
-    /// so that events name it; otherwise events carry only the inode.
+    /// Socket file the records were made on, as `PATH=DEV:INODE` (repeatable;
+    /// `run` prints DEV and INODE at start), so that events name it.
+    /// Replayed times are the kernel's monotonic clock (time since boot),
+    /// not wall-clock time.
     #[arg(long = "socket", value_name = "PATH=DEV:INODE")]
     pub sockets: Vec<String>,
 }

@@ -24,7 +24,7 @@ use docksock_monitor::{
 use log::{error, info, warn};
 
 /// How often socket files are stat'ed again and counters exported.
-const TICK: Duration = Duration::from_secs(2);
+const TICK: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -54,7 +54,6 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            error!("{err:#}");
             eprintln!("docksock-monitor: {err:#}");
             ExitCode::FAILURE
         }
@@ -249,7 +248,7 @@ fn describe(files: &[WatchedFile]) -> String {
     }
     files
         .iter()
-        .map(|f| format!("{} (inode {})", f.path.display(), f.ino))
+        .map(|f| format!("{} (dev {} inode {})", f.path.display(), f.dev, f.ino))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -300,8 +299,16 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     pipeline.set_watched(watched);
 
     let mut events = 0u64;
+    let mut failure = None;
     for raw in reader {
-        let raw = raw?;
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(err) => {
+                // A file cut short by a crash still gives what it holds.
+                failure = Some(err);
+                break;
+            }
+        };
         for event in pipeline.push_raw(&raw, &resolver) {
             events += 1;
             json.send(event);
@@ -309,6 +316,9 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = pipeline.expire(pipeline.last_ts_ns());
     json.close().await;
+    if let Some(err) = failure {
+        return Err(anyhow::Error::new(err).context(format!("replay stopped after {events} events")));
+    }
     let stats = pipeline.stats();
     let bad: u64 = stats.bad_records.iter().sum();
     info!("replayed {} records from {}: {events} events, {bad} bad records", stats.records, args.file.display());

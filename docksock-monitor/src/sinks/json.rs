@@ -144,21 +144,27 @@ impl Writer {
             }
             line.push(b'\n');
             let res = self.out.write_all(&line).await;
-            self.check(res);
+            self.check(res, false);
 
             if rx.is_empty() {
                 let res = self.out.flush().await;
-                self.check(res);
+                self.check(res, true);
             }
         }
         let res = self.out.flush().await;
-        self.check(res);
+        self.check(res, true);
     }
 
-    /// Counts a failed write; warns once per run of failures.
-    fn check(&mut self, res: std::io::Result<()>) {
+    /// Counts a failed write; warns once per run of failures. Only a
+    /// successful flush ends a run: a write into the buffer succeeds even
+    /// when the output behind it is gone.
+    fn check(&mut self, res: std::io::Result<()>, flushed: bool) {
         match res {
-            Ok(()) => self.failing = false,
+            Ok(()) => {
+                if flushed {
+                    self.failing = false;
+                }
+            }
             Err(e) => {
                 self.metrics.count_sink_error(SINK);
                 if !self.failing {
