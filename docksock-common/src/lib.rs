@@ -20,6 +20,10 @@ pub mod maps {
     /// Live connections to a watched socket, keyed by the kernel address of
     /// either end's `struct sock`: [`crate::ConnEntry`].
     pub const CONNS: &str = "CONNS";
+    /// Pids that created a watched listening socket, each at index
+    /// `pid % SERVER_SLOTS`: a client socket's peer credentials name that
+    /// pid, which lets unrelated unix sockets leave the hot path early.
+    pub const SERVERS: &str = "SERVERS";
     /// Scratch space a send record is assembled in, one slot per CPU.
     pub const SCRATCH: &str = "SCRATCH";
     /// Per-CPU counters, indexed by [`crate::Counter`] values.
@@ -51,6 +55,9 @@ pub mod globals {
 /// `FLAG_TRUNCATED` flag, and counted in [`Counter::Truncated`].
 /// Must be a power of two: the kernel program masks offsets with it.
 pub const MAX_PAYLOAD: usize = 16 * 1024;
+
+/// Slots of the [`maps::SERVERS`] array (a power of two).
+pub const SERVER_SLOTS: u32 = 64;
 
 /// Bytes kept of the leaf cgroup name (`docker-<64 hex>.scope` is 77).
 pub const CGROUP_NAME_LEN: usize = 128;

@@ -6,6 +6,7 @@ use aya_ebpf::{
 };
 use docksock_common::{
     ConnEntry, Counter, SendRecord, WatchedKey, WatchedSocket, COUNTER_SLOTS, MAX_PAYLOAD,
+    SERVER_SLOTS,
 };
 
 /// Every record for the daemon. The daemon resizes it at load.
@@ -15,6 +16,12 @@ pub static RECORDS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 /// Watched socket files, filled by the daemon.
 #[map(name = "WATCHED")]
 pub static WATCHED: HashMap<WatchedKey, WatchedSocket> = HashMap::with_max_entries(64, 0);
+
+/// Pids that created a watched listening socket (see
+/// `docksock_common::maps::SERVERS`), filled by the daemon and learned from
+/// dockerd's answers.
+#[map(name = "SERVERS")]
+pub static SERVERS: Array<u32> = Array::with_max_entries(SERVER_SLOTS, 0);
 
 /// Both ends of every watched connection, keyed by `struct sock` address.
 ///

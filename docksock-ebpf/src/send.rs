@@ -46,12 +46,12 @@ use aya_ebpf::{
 };
 use docksock_common::{
     direction, kind, send_flags, ConnEntry, ConnectRecord, Counter, SendRecord, WatchedKey,
-    MAX_PAYLOAD, RECORD_VERSION,
+    MAX_PAYLOAD, RECORD_VERSION, SERVER_SLOTS,
 };
 
 use crate::{
     kernel::{self, field, offset, peer_bound_file, sock_of_fd, unix_bound_file},
-    maps::{count, wakeup_flags, Scratch, CONNS, RECORDS, SCRATCH, WATCHED},
+    maps::{count, wakeup_flags, Scratch, CONNS, RECORDS, SCRATCH, SERVERS, WATCHED},
     task,
 };
 
@@ -123,6 +123,12 @@ unsafe fn watched_end(sk: *const u8) -> Option<WatchedEnd> {
         // The server end (dockerd's) is bound to the socket file itself.
         if let Some(key) = unix_bound_file(usk) {
             if WATCHED.get(&key).is_some() {
+                // The client's peer credentials name the listening socket's
+                // creator: remember it for the client-side filter below.
+                let server = peer_cred_pid(peer);
+                if let Some(slot) = SERVERS.get_ptr_mut(server % SERVER_SLOTS) {
+                    *slot = server;
+                }
                 let client_ino = socket_ino(peer);
                 return Some(WatchedEnd {
                     key,
@@ -132,12 +138,36 @@ unsafe fn watched_end(sk: *const u8) -> Option<WatchedEnd> {
                 });
             }
         }
+        // A client of a watched socket has the listening socket's creator
+        // as its peer credentials: anything else leaves here, after two
+        // loads and an array lookup the verifier inlines.
+        let creator = peer_cred_pid(sk);
+        if SERVERS.get(creator % SERVER_SLOTS) != Some(&creator) || creator == 0 {
+            return None;
+        }
         // The client end's peer is the server end. The verifier does not let
         // a peer pointer be cast to `unix_sock`, so its fields are copied.
         let key = peer_bound_file(peer as u64)?;
         WATCHED.get(&key)?;
         let client_ino = socket_ino(sk);
         Some(WatchedEnd { key, peer: peer as u64, direction: direction::REQUEST, client_ino })
+    }
+}
+
+/// The pid in `sk`'s peer credentials (`sk->sk_peer_pid`), in the initial
+/// pid namespace; 0 when there is none.
+///
+/// # Safety
+/// `sk` must be a BTF-typed `struct sock` pointer.
+#[inline(always)]
+unsafe fn peer_cred_pid(sk: *const u8) -> u32 {
+    // SAFETY: plain loads on BTF-typed pointers, see `field`.
+    unsafe {
+        let pid: *const u8 = field(sk, offset!(sock_peer_pid));
+        if pid.is_null() {
+            return 0;
+        }
+        field::<i32>(pid, offset!(pid_nr)) as u32
     }
 }
 
@@ -246,12 +276,8 @@ fn connection(sk_ptr: *const u8, end: &WatchedEnd, task: u64) -> Option<u64> {
     let client = if end.direction == direction::REQUEST {
         (aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32) as u32
     } else {
-        // SAFETY: `sk_ptr` is the tracepoint's BTF-typed sock; the pid
-        // pointer loaded from it is BTF-typed too.
-        unsafe {
-            let pid: *const u8 = field(sk_ptr, offset!(sock_peer_pid));
-            if pid.is_null() { 0 } else { field::<i32>(pid, offset!(pid_nr)) as u32 }
-        }
+        // SAFETY: `sk_ptr` is the tracepoint's BTF-typed sock.
+        unsafe { peer_cred_pid(sk_ptr) }
     };
     let muted = u8::from(client == kernel::self_tgid());
     // A connection first seen from dockerd's side (opened before docksock

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::BtfTracePoint,
     Btf, Ebpf, EbpfLoader,
 };
@@ -91,7 +91,8 @@ impl Probe {
 
         let counters = take(&mut ebpf, maps::COUNTERS)?;
         let watched: HashMap<MapData, WatchedKey, WatchedSocket> = take(&mut ebpf, maps::WATCHED)?;
-        let mut watcher = Watcher::new(config.sockets.clone(), watched);
+        let servers: Array<MapData, u32> = take(&mut ebpf, maps::SERVERS)?;
+        let mut watcher = Watcher::new(config.sockets.clone(), watched, servers);
         watcher.refresh()?;
         Ok(Self { ebpf, counters, watcher, logger })
     }

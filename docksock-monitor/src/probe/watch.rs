@@ -10,8 +10,8 @@ use std::{
     path::PathBuf,
 };
 
-use aya::maps::{HashMap, MapData};
-use docksock_common::{WatchedKey, WatchedSocket};
+use aya::maps::{Array, HashMap, MapData};
+use docksock_common::{WatchedKey, WatchedSocket, SERVER_SLOTS};
 
 /// One watched socket file as the daemon last saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,18 +53,48 @@ pub fn resolve(paths: &[PathBuf]) -> (Vec<WatchedFile>, Vec<(PathBuf, String)>) 
     (files, missing)
 }
 
-/// Keeps the kernel's `WATCHED` map equal to the resolved socket files.
+/// The pid that created the listening socket at `path`: the peer
+/// credentials a client of it gets (`SO_PEERCRED`). Connecting and closing
+/// without sending is invisible to the kernel program.
+pub fn listener_pid(path: &std::path::Path) -> std::io::Result<u32> {
+    use std::os::fd::AsRawFd as _;
+    let stream = std::os::unix::net::UnixStream::connect(path)?;
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writing a ucred.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(cred.pid as u32)
+}
+
+/// Keeps the kernel's `WATCHED` map equal to the resolved socket files,
+/// and `SERVERS` holding the pids that created them.
 pub struct Watcher {
     paths: Vec<PathBuf>,
     map: HashMap<MapData, WatchedKey, WatchedSocket>,
+    servers: Array<MapData, u32>,
     current: Vec<WatchedFile>,
     missing: BTreeMap<PathBuf, String>,
 }
 
 impl Watcher {
-    /// Takes ownership of the map and the paths to watch.
-    pub fn new(paths: Vec<PathBuf>, map: HashMap<MapData, WatchedKey, WatchedSocket>) -> Self {
-        Self { paths, map, current: Vec::new(), missing: BTreeMap::new() }
+    /// Takes ownership of the maps and the paths to watch.
+    pub fn new(
+        paths: Vec<PathBuf>,
+        map: HashMap<MapData, WatchedKey, WatchedSocket>,
+        servers: Array<MapData, u32>,
+    ) -> Self {
+        Self { paths, map, servers, current: Vec::new(), missing: BTreeMap::new() }
     }
 
     /// The socket files currently in the map.
@@ -96,6 +126,20 @@ impl Watcher {
             self.map.insert(key(file), value, 0).map_err(|err| {
                 anyhow::anyhow!("adding {} to the watched-socket map: {err}", file.path.display())
             })?;
+            // The kernel also learns this pid from the server's first
+            // answer; knowing it now lets the first request through.
+            match listener_pid(&file.path) {
+                Ok(pid) if pid != 0 => {
+                    self.servers.set(pid % SERVER_SLOTS, pid, 0).map_err(|err| {
+                        anyhow::anyhow!("adding pid {pid} to the server map: {err}")
+                    })?;
+                }
+                Ok(_) => {}
+                Err(err) => log::warn!(
+                    "asking {} who listens on it: {err}; its first requests may be missed",
+                    file.path.display()
+                ),
+            }
         }
         self.current = files;
         Ok(true)
