@@ -188,6 +188,12 @@ pub fn measure_clock_offset() -> std::io::Result<i64> {
         .map_err(|_| std::io::Error::other("clock offset does not fit in 64 bits"))
 }
 
+/// `CLOCK_MONOTONIC` now, in ns: the clock of the kernel's record times.
+pub fn monotonic_ns() -> std::io::Result<u64> {
+    let now = clock_ns(libc::CLOCK_MONOTONIC)?;
+    u64::try_from(now).map_err(|_| std::io::Error::other("monotonic clock is negative"))
+}
+
 fn clock_ns(clock: libc::clockid_t) -> std::io::Result<i128> {
     let mut ts = libc::timespec {
         tv_sec: 0,

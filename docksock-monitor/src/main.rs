@@ -15,7 +15,7 @@ use clap::Parser as _;
 use docksock_monitor::{
     capture::{RecordReader, RecordWriter},
     cli::{CheckArgs, Cli, Command, OutputArgs, ReplayArgs, RunArgs},
-    event::measure_clock_offset,
+    event::{measure_clock_offset, monotonic_ns},
     identity::{DockerResolver, ResolverConfig, StaticResolver},
     pipeline::{Pipeline, PipelineConfig},
     probe::{self, ring, watch::WatchedFile, Probe, ProbeConfig},
@@ -200,8 +200,12 @@ fn housekeeping(
     metrics.update_resolver(resolver.stats());
 
     let mut live = live.lock().unwrap_or_else(PoisonError::into_inner);
-    let now = monotonic_ns();
-    let _ = live.pipeline.expire(now);
+    match monotonic_ns() {
+        Ok(now) => {
+            let _ = live.pipeline.expire(now);
+        }
+        Err(err) => warn!("reading the monotonic clock: {err}"),
+    }
     metrics.update_pipeline(live.pipeline.stats(), live.pipeline.connections());
     if let Some(recorder) = live.recorder.as_mut() {
         if let Err(err) = recorder.flush() {
@@ -258,13 +262,6 @@ fn target(output: &OutputArgs) -> JsonTarget {
         Some(path) => JsonTarget::File(path.clone()),
         None => JsonTarget::Stdout,
     }
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid timespec to write to.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
 }
 
 fn check(_args: &CheckArgs) -> anyhow::Result<ExitCode> {
